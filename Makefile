@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`. Each installs what it needs.
+UV_VERSION := 0.13.9
+UV := python3 -m uv
+DBT := $(UV) run dbt
+DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: install manifest run test dev bench clean
+
+install:  ## uv from PyPI, then the locked environment
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+
+manifest: install  ## dbt's manifest, which the Dagster definitions read
+	$(DBT) parse $(DBT_FLAGS) --quiet
+
+run: manifest  ## materialize every asset on the embedded defaults, then show what was produced
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(UV) run dagster asset materialize --select '*' -m recs_assets
+	$(UV) run python -m recs_assets.summary
+
+test: manifest  ## the whole test suite
+	$(UV) run pytest
+
+dev: manifest  ## the Dagster UI on http://127.0.0.1:3000
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(UV) run dagster dev -w workspace.yaml
+
+bench: install  ## benchmarks/ (see benchmarks/README.md for options)
+	$(UV) run python -m benchmarks.run
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs

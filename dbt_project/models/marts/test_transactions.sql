@@ -1,0 +1,2 @@
+-- The test split.
+select * from {{ ref('transactions_split') }} where split = 'test'

@@ -1,0 +1,2 @@
+-- The train split.
+select * from {{ ref('transactions_split') }} where split = 'train'

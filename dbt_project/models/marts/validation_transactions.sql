@@ -1,0 +1,2 @@
+-- The validation split.
+select * from {{ ref('transactions_split') }} where split = 'validation'

@@ -1,0 +1,94 @@
+"""Snowflake as the raw-data warehouse, through dagster-snowflake's ``SnowflakeResource``.
+
+Same contract as ``DuckDBWarehouse.staged_load``: stage, check, then publish with one
+``ALTER SCHEMA ... SWAP WITH`` so readers see all old raw tables or all new ones.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+from dagster_snowflake import SnowflakeResource
+
+from recs_assets.resources.warehouse import StagedLoad, Warehouse, create_table_sql, safe_identifier
+
+
+class _SnowflakeLoad:
+    def __init__(self, conn, schema: str, tables: dict[str, dict[str, str]], load_id: str) -> None:
+        self.conn, self.schema, self.tables = conn, schema, tables
+        suffix = re.sub(r"\W", "_", load_id)[:40]
+        self.stage_schema = f"{schema}_load_{suffix}".upper()
+        with conn.cursor() as cur:
+            cur.execute(f"create schema {self.stage_schema}")
+            for table, columns in tables.items():
+                cur.execute(create_table_sql(self.qualified(table), columns))
+
+    def qualified(self, table: str) -> str:
+        return f"{self.stage_schema}.{safe_identifier(table)}"
+
+    def append(self, table: str, frame: pd.DataFrame) -> None:
+        from snowflake.connector.pandas_tools import write_pandas
+
+        columns = list(self.tables[table])
+        write_pandas(
+            self.conn,
+            frame[columns].rename(columns=str.upper),
+            table_name=table.upper(),
+            schema=self.stage_schema,
+            quote_identifiers=False,
+            use_logical_type=True,
+        )
+
+    def fetch_one(self, sql: str) -> tuple:
+        with self.conn.cursor() as cur:
+            return cur.execute(sql).fetchone()
+
+    def publish(self) -> None:
+        # One statement swaps the whole raw schema: readers see all old tables or all new ones.
+        with self.conn.cursor() as cur:
+            cur.execute(f"create schema if not exists {self.schema}")
+            cur.execute(f"alter schema {self.schema} swap with {self.stage_schema}")
+            cur.execute(f"drop schema {self.stage_schema}")  # now holds the previous tables
+
+    def discard(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"drop schema if exists {self.stage_schema}")
+
+
+class SnowflakeWarehouse(Warehouse):
+    """Snowflake through dagster-snowflake's resource; the raw schema is replaced by a schema swap.
+
+    The raw schema must hold only the raw tables (dbt builds into other schemas), since the swap
+    replaces the schema as a whole.
+    """
+
+    snowflake: SnowflakeResource
+
+    @contextmanager
+    def staged_load(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str | None = None
+    ) -> Iterator[StagedLoad]:
+        with self.snowflake.get_connection() as conn:
+            load = _SnowflakeLoad(conn, safe_identifier(schema), tables, load_id or uuid.uuid4().hex)
+            try:
+                yield load
+                load.publish()
+            except BaseException:
+                load.discard()
+                raise
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with self.snowflake.get_connection() as conn:
+            with conn.cursor() as cur:
+                return cur.execute(sql).fetch_pandas_all()
+
+    def describe(self) -> str:
+        return f"snowflake:{self.snowflake.account}/{self.snowflake.database}"
+
+    def dbt_vars(self) -> dict[str, str]:
+        """dbt reaches Snowflake through its own profile (the same SNOWFLAKE_* env vars)."""
+        return {}

@@ -1,0 +1,162 @@
+"""The warehouse the raw tables are loaded into: DuckDB locally (here), Snowflake in production
+(``snowflake_warehouse``, imported only there because dagster-snowflake is slow to import).
+
+Both load atomically through ``staged_load``: rows go into staging tables, whole-table checks run
+against them, and only when everything passed do the staged tables replace the live ones in one step.
+On any error the staging tables are dropped and the live tables stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import Field
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+
+
+class StagedLoad(Protocol):
+    """A load in progress: append rows to staged tables, query them, then commit or roll back."""
+
+    def append(self, table: str, frame: pd.DataFrame) -> None: ...
+
+    def qualified(self, table: str) -> str: ...
+
+    def fetch_one(self, sql: str) -> tuple: ...
+
+
+def safe_identifier(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def create_table_sql(qualified: str, columns: dict[str, str]) -> str:
+    # Unquoted on purpose: Snowflake then stores upper case, which dbt's unquoted names match.
+    cols = ", ".join(f"{safe_identifier(c)} {SQL_TYPES[k]}" for c, k in columns.items())
+    return f"create table {qualified} ({cols})"
+
+
+class _DuckDBLoad:
+    def __init__(self, con, schema: str, tables: dict[str, dict[str, str]], load_id: str) -> None:
+        self.con, self.schema, self.tables = con, schema, tables
+        self.suffix = re.sub(r"\W", "_", load_id)[:40]
+        for table, columns in tables.items():
+            self.con.execute(create_table_sql(self.qualified(table), columns))
+
+    def qualified(self, table: str) -> str:
+        return f"{self.schema}._staging_{self.suffix}_{safe_identifier(table)}"
+
+    def append(self, table: str, frame: pd.DataFrame) -> None:
+        cols = ", ".join(self.tables[table])
+        self.con.register("_chunk", frame)
+        try:
+            self.con.execute(f"insert into {self.qualified(table)} select {cols} from _chunk")
+        finally:
+            self.con.unregister("_chunk")
+
+    def fetch_one(self, sql: str) -> tuple:
+        return self.con.execute(sql).fetchone()
+
+    def publish(self) -> None:
+        # DuckDB DDL is transactional: all tables switch together, or none does.
+        self.con.execute("begin transaction")
+        try:
+            for table in self.tables:
+                self.con.execute(f"drop table if exists {self.schema}.{table}")
+                self.con.execute(f"alter table {self.qualified(table)} rename to {table}")
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+
+    def discard(self) -> None:
+        for table in self.tables:
+            self.con.execute(f"drop table if exists {self.qualified(table)}")
+
+
+class Warehouse(ConfigurableResource):
+    """What assets need of a warehouse; DuckDB and Snowflake implement it."""
+
+    def staged_load(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str | None = None
+    ) -> AbstractContextManager[StagedLoad]:
+        raise NotImplementedError
+
+    def query(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def dbt_vars(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def table_stats(self, schema: str, table: str) -> tuple[int, list[tuple[str, str]]]:
+        """Row count and (column, type) pairs of a table, with portable SQL."""
+        schema, table = safe_identifier(schema), safe_identifier(table)
+        count = self.query(f"select count(*) as n from {schema}.{table}").iloc[0, 0]
+        columns = self.query(
+            "select column_name, data_type from information_schema.columns "
+            f"where lower(table_schema) = '{schema.lower()}' and lower(table_name) = '{table.lower()}' "
+            "order by ordinal_position"
+        )
+        return int(count), [(str(c), str(t)) for c, t in columns.itertuples(index=False)]
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB file. One writer at a time: connections are opened per call and closed at once."""
+
+    path: str = Field(description="Path of the DuckDB database file.")
+
+    def connect(self, read_only: bool = False):
+        import duckdb
+
+        if not read_only:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(self.path, read_only=read_only)
+
+    @contextmanager
+    def staged_load(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str | None = None
+    ) -> Iterator[StagedLoad]:
+        """Stage ``tables`` (name -> {column: logical type}); publish all on success, none on error."""
+        con = self.connect()
+        try:
+            con.execute(f"create schema if not exists {safe_identifier(schema)}")
+            load = _DuckDBLoad(con, schema, tables, load_id or uuid.uuid4().hex)
+            try:
+                yield load
+                load.publish()
+            except BaseException:
+                load.discard()
+                raise
+        finally:
+            con.close()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        con = self.connect(read_only=True)
+        try:
+            return con.execute(sql).df()
+        finally:
+            con.close()
+
+    def describe(self) -> str:
+        return f"duckdb:{self.path}"
+
+    def dbt_vars(self) -> dict[str, str]:
+        """What dbt needs to reach this warehouse (the profile reads ``duckdb_path``)."""
+        return {"duckdb_path": self.path}

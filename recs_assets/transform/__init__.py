@@ -1,0 +1,1 @@
+"""dbt marts over the raw tables, as Dagster assets with dbt tests as asset checks."""

@@ -1,0 +1,67 @@
+"""The dbt models as assets: staging and marts, raw tables upstream, dbt tests as asset checks."""
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, Config, Output, TableColumn, TableSchema
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from pydantic import Field
+
+from recs_assets.resources.warehouse import Warehouse
+from recs_assets.transform.project import dbt_project
+
+
+class MartsTranslator(DagsterDbtTranslator):
+    """Models keyed by name and grouped by folder (staging, marts); sources map to the raw assets."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return "raw"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+
+class MartsConfig(Config):
+    """dbt vars for the marts; see dbt_project.yml for their meaning."""
+
+    min_customer_purchases: int = Field(2, ge=1)
+    split_days: int = Field(7, ge=1)
+    validation_start: str | None = Field(None, description="YYYY-MM-DD; overrides split_days")
+    test_start: str | None = Field(None, description="YYYY-MM-DD; overrides split_days")
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=MartsTranslator(),
+)
+def dbt_marts(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, config: MartsConfig
+):
+    """``dbt build`` of the selected models: each model runs, then its tests, as dbt orders them."""
+    dbt_vars = {**config.model_dump(), **warehouse.dbt_vars()}
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+    # Table stats are read after dbt exits: a DuckDB file has one writer, and dbt holds it meanwhile.
+    events = list(invocation.stream())
+    nodes = invocation.manifest["nodes"]
+    for event in events:
+        if isinstance(event, Output) and "unique_id" in event.metadata:
+            node = nodes[event.metadata["unique_id"].value]
+            event = event.with_metadata({**event.metadata, **_table_metadata(warehouse, node)})
+        yield event
+
+
+def _table_metadata(warehouse: Warehouse, node: Mapping[str, Any]) -> dict[str, Any]:
+    schema, table = node["schema"], node.get("alias") or node["name"]
+    rows, columns = warehouse.table_stats(schema, table)
+    return {
+        "dagster/row_count": rows,
+        "dagster/table_name": f"{schema}.{table}",
+        "dagster/column_schema": TableSchema(columns=[TableColumn(c, t) for c, t in columns]),
+    }

@@ -43,3 +43,17 @@ def read_hm_csv(
         reader = pd.read_csv(path, dtype=str, chunksize=chunk_rows, keep_default_na=True)
         for chunk in reader:
             yield table, str(path), chunk
+
+
+def write_hm_csv(directory: str | Path, generator) -> Path:
+    """Write a synthetic generator's tables as the three Kaggle CSVs (for tests and benchmarks)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    generator.articles.to_csv(directory / "articles.csv", index=False)
+    for name, frames in (("customers.csv", generator.customers()), ("transactions_train.csv", generator.transactions())):
+        with open(directory / name, "w", newline="") as out:
+            for i, frame in enumerate(frames):
+                if "t_dat" in frame:
+                    frame = frame.assign(t_dat=frame["t_dat"].dt.strftime("%Y-%m-%d"))
+                frame.to_csv(out, index=False, header=i == 0)
+    return directory

@@ -4,7 +4,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config, Output, TableColumn, TableSchema
+from dagster import AssetExecutionContext, AssetKey, Config, Failure, Output, TableColumn, TableSchema
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pydantic import Field
 
@@ -46,7 +46,9 @@ def dbt_marts(
 ):
     """``dbt build`` of the selected models: each model runs, then its tests, as dbt orders them."""
     dbt_vars = {**config.model_dump(), **warehouse.dbt_vars()}
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+    invocation = dbt.cli(
+        ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+    )
     # Table stats are read after dbt exits: a DuckDB file has one writer, and dbt holds it meanwhile.
     events = list(invocation.stream())
     nodes = invocation.manifest["nodes"]
@@ -55,6 +57,9 @@ def dbt_marts(
             node = nodes[event.metadata["unique_id"].value]
             event = event.with_metadata({**event.metadata, **_table_metadata(warehouse, node)})
         yield event
+    # What did build is reported above; a failed model or test then fails the step.
+    if not invocation.is_successful():
+        raise Failure(f"dbt build failed: {invocation.get_error()}")
 
 
 def _table_metadata(warehouse: Warehouse, node: Mapping[str, Any]) -> dict[str, Any]:

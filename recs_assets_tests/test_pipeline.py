@@ -1,0 +1,136 @@
+"""Raw → marts through Dagster ``materialize`` on real DuckDB and a real dbt build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import materialize
+
+from recs_assets.environment import DBT_PROJECT_DIR, build_resources
+from recs_assets.ingest.assets import raw_tables
+from recs_assets.resources.warehouse import DuckDBWarehouse
+from recs_assets.transform.assets import dbt_marts
+
+
+def _run(tmp_path, raw_config: dict, marts_config: dict | None = None, raise_on_error: bool = True):
+    resources = {**build_resources("local"), "warehouse": DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))}
+    run_config = {"ops": {"raw_tables": {"config": raw_config}}}
+    if marts_config:
+        run_config["ops"]["dbt_marts"] = {"config": marts_config}
+    result = materialize([raw_tables, dbt_marts], resources=resources, run_config=run_config, raise_on_error=raise_on_error)
+    return result, resources["warehouse"]
+
+
+def _checks(result) -> dict[str, bool]:
+    return {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("pipeline"), {"scale": 0.002, "seed": 11})
+
+
+def test_materialize_builds_every_table_and_all_checks_pass(built):
+    result, _ = built
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"raw_transactions", "stg_transactions", "transactions_dedup", "train_transactions",
+            "validation_transactions", "test_transactions"} <= materialized
+    checks = _checks(result)
+    assert len(checks) >= 30 and all(checks.values()), [k for k, ok in checks.items() if not ok]
+    assert any(name.startswith("splits_ordered_in_time") for name in checks)
+
+
+def test_row_counts_are_recorded_as_metadata(built):
+    result, warehouse = built
+    counts = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    }
+    assert counts["train_transactions"] == warehouse.table_stats("marts", "train_transactions")[0] > 0
+
+
+def test_splits_are_the_last_two_weeks_by_default(built):
+    _, warehouse = built
+    b = warehouse.query("select * from marts.split_boundaries").iloc[0]
+    assert (b.last_date - b.test_start).days == 6 and (b.test_start - b.validation_start).days == 7
+    ranges = warehouse.query(
+        "select split, min(t_dat) as first_day, max(t_dat) as last_day from marts.transactions_split group by 1"
+    ).set_index("split")
+    assert ranges.loc["train", "last_day"] < ranges.loc["validation", "first_day"]
+    assert ranges.loc["validation", "last_day"] < ranges.loc["test", "first_day"]
+
+
+def test_dedup_collapses_repeated_lines_into_quantity(built):
+    _, warehouse = built
+    raw = warehouse.query("select count(*) as n from raw.raw_transactions")["n"].iloc[0]
+    dedup = warehouse.query("select count(*) as n, sum(quantity) as q from marts.transactions_dedup").iloc[0]
+    assert dedup["n"] < raw and dedup["q"] == raw
+
+
+def test_customer_filter_counts_train_purchases_only(built):
+    _, warehouse = built
+    kept = warehouse.query(
+        "select min(train_purchases) as m, count(*) as n from marts.customer_activity"
+    ).iloc[0]
+    assert kept["m"] >= 2
+    outsiders = warehouse.query(
+        "select count(*) as n from marts.transactions_split s "
+        "left join marts.customer_activity a using (customer_id) where a.customer_id is null"
+    )["n"].iloc[0]
+    assert outsiders == 0
+
+
+def test_dbt_vars_come_from_run_config(tmp_path):
+    result, warehouse = _run(
+        tmp_path,
+        {"scale": 0.001, "seed": 5},
+        {"min_customer_purchases": 5, "validation_start": "2020-08-01", "test_start": "2020-09-01"},
+    )
+    assert result.success
+    b = warehouse.query("select * from marts.split_boundaries").iloc[0]
+    assert str(b.validation_start)[:10] == "2020-08-01" and str(b.test_start)[:10] == "2020-09-01"
+    assert warehouse.query("select min(train_purchases) as m from marts.customer_activity")["m"].iloc[0] >= 5
+
+
+def test_inverted_cutoffs_fail_a_check_and_stop_the_splits(tmp_path):
+    result, _ = _run(
+        tmp_path,
+        {"scale": 0.001, "seed": 5},
+        {"validation_start": "2020-09-10", "test_start": "2020-09-01"},
+        raise_on_error=False,
+    )
+    checks = _checks(result)
+    assert checks.get("validation_starts_before_test") is False, checks
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "split_boundaries" in materialized and "train_transactions" not in materialized
+
+
+def test_split_check_catches_overlapping_splits(built, tmp_path):
+    # Corrupt a copy of the built marts so that one train row falls inside the test week.
+    _, warehouse = built
+    corrupt = tmp_path / "corrupt.duckdb"
+    shutil.copy(warehouse.path, corrupt)
+    con = duckdb.connect(str(corrupt))
+    con.execute(
+        "update marts.transactions_split set split = 'train' "
+        "where transaction_id = (select min(transaction_id) from marts.transactions_split where split = 'test')"
+    )
+    con.close()
+    dbt = Path(sys.executable).with_name("dbt")
+    args = ["test", "--select", "test_name:splits_ordered_in_time", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
+    failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)
+    assert failed.returncode == 1 and "FAIL 1 splits_ordered_in_time" in failed.stdout
+    args[-1] = json.dumps({"duckdb_path": warehouse.path})
+    assert subprocess.run([str(dbt), *args], capture_output=True, text=True).returncode == 0

@@ -55,7 +55,7 @@ class SyntheticSpec:
     duplicate_rate: float = 0.04
     start_date: str = "2018-09-20"
     days: int = 734
-    customers_per_block: int = 50_000
+    customers_per_block: int = 20_000  # bounds memory: ~0.5M events per block
 
     def __post_init__(self) -> None:
         if not self.scale > 0:

@@ -1,0 +1,28 @@
+"""Exact top-k by inner product, in blocks of queries: bounded memory at any number of users."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_k(queries: np.ndarray, items: np.ndarray, k: int, block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``items`` and scores of the ``k`` best items per query row, best first.
+
+    Scores are ``queries @ items.T``; ties keep the lower item index first. Memory is
+    ``block_size * len(items)`` scores at a time.
+    """
+    if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
+        raise ValueError(f"shapes do not match: queries {queries.shape}, items {items.shape}")
+    k = min(k, len(items))
+    n = len(queries)
+    indices = np.empty((n, k), dtype=np.int64)
+    scores = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block_size):
+        block = queries[start : start + block_size] @ items.T
+        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < len(items) else np.tile(np.arange(len(items)), (len(block), 1))
+        part_scores = np.take_along_axis(block, part, axis=1)
+        # sort by score desc, then by item index asc, for a stable, reproducible order
+        order = np.lexsort((part, -part_scores), axis=1)
+        indices[start : start + len(block)] = np.take_along_axis(part, order, axis=1)
+        scores[start : start + len(block)] = np.take_along_axis(part_scores, order, axis=1)
+    return indices, scores

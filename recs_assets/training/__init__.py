@@ -1,0 +1,1 @@
+"""Training: hyperparameter grid → partitions, Merlin two-tower per partition, best-model choice."""

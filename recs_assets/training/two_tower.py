@@ -1,0 +1,164 @@
+"""Merlin ``TwoTowerModelV2`` on transformed splits: train, embed, evaluate, save, reload.
+
+Recipe that learns on CPU (see shared Merlin notes): Adam (legacy optimizer), in-batch negatives with
+a logQ popularity correction in training, towers ``InputBlockV2 → MLP(hidden…, embedding_dim)``.
+Evaluation is honest: every validation user is scored against every item seen in training.
+TensorFlow and Merlin are imported inside the functions (slow imports).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recs_assets.core.metrics import ndcg_at_k, recall_at_k
+from recs_assets.core.topk import top_k
+from recs_assets.features.workflow import ITEM_ID, USER_ID
+from recs_assets.training.grid import Hyperparameters
+
+
+@dataclass
+class TrainResult:
+    model: object
+    history: dict[str, list[float]]
+    seconds: float
+    examples: int
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds else float("nan")
+
+
+def _tower(schema, params: Hyperparameters):
+    import merlin.models.tf as mm
+
+    return mm.Encoder(
+        mm.InputBlockV2(schema),
+        mm.MLPBlock([*params.hidden_dims, params.embedding_dim], no_activation_last_layer=True),
+    )
+
+
+def item_counts(train_ds) -> np.ndarray:
+    """Purchases per encoded item id over train, sized to the item id's cardinality (+1 smoothing)."""
+    cardinality = train_ds.schema[ITEM_ID].int_domain.max + 1
+    ids = train_ds.to_ddf()[ITEM_ID].compute().to_numpy()
+    return np.bincount(ids, minlength=cardinality).astype("float32") + 1.0
+
+
+def train_two_tower(
+    train_ds,
+    params: Hyperparameters,
+    seed: int,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Fit a two-tower model; ``on_epoch_end(epoch, logs)`` is called after every epoch."""
+    import merlin.models.tf as mm
+    import tensorflow as tf
+    from merlin.models.tf.transforms.bias import PopularityLogitsCorrection
+    from merlin.schema import Tags
+
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    schema = train_ds.schema
+    item_schema = schema.select_by_tag(Tags.ITEM)
+    query, candidate = _tower(schema.select_by_tag(Tags.USER), params), _tower(item_schema, params)
+    extra = {}
+    if params.logq_correction:
+        extra = {"post": PopularityLogitsCorrection(item_counts(train_ds), schema=item_schema),
+                 "store_negative_ids": True}
+    model = mm.TwoTowerModelV2(query, candidate, **extra)
+    model.compile(optimizer=tf.keras.optimizers.legacy.Adam(params.learning_rate), metrics=[])
+
+    class _Report(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if on_epoch_end:
+                on_epoch_end(epoch, {k: float(v) for k, v in (logs or {}).items()})
+
+    loader = mm.Loader(train_ds, batch_size=params.batch_size, shuffle=True)
+    start = time.perf_counter()
+    history = model.fit(loader, epochs=params.epochs, verbose=0, callbacks=[_Report()])
+    seconds = time.perf_counter() - start
+    examples = int(train_ds.to_ddf().shape[0].compute()) * params.epochs
+    return TrainResult(model, {k: [float(x) for x in v] for k, v in history.history.items()}, seconds, examples)
+
+
+def _encode(encoder, frame: pd.DataFrame, schema, id_column: str, tag) -> tuple[np.ndarray, np.ndarray]:
+    import merlin.io
+
+    ds = merlin.io.Dataset(frame[schema.column_names].reset_index(drop=True), schema=schema, cpu=True)
+    emb = encoder.encode(ds, index=tag, batch_size=4096).compute()
+    # encode() returns rows indexed and sorted by id, not in input order: re-align by id.
+    ids = frame[id_column].to_numpy()
+    return ids, emb.loc[ids].to_numpy(dtype=np.float32)
+
+
+def item_embeddings(model, train_ds) -> tuple[np.ndarray, np.ndarray]:
+    """(encoded item ids, embeddings) for every item seen in training."""
+    from merlin.schema import Tags
+
+    schema = train_ds.schema.select_by_tag(Tags.ITEM)
+    items = train_ds.to_ddf()[schema.column_names].drop_duplicates(subset=[ITEM_ID]).compute()
+    return _encode(_candidate_encoder(model), items.sort_values(ITEM_ID), schema, ITEM_ID, Tags.ITEM_ID)
+
+
+def query_embeddings(model, split_ds) -> tuple[np.ndarray, np.ndarray]:
+    """(encoded user ids, embeddings) for every user of a split, with their first row's context."""
+    from merlin.schema import Tags
+
+    schema = split_ds.schema.select_by_tag(Tags.USER)
+    users = split_ds.to_ddf()[schema.column_names].compute().drop_duplicates(subset=[USER_ID])
+    return _encode(_query_encoder(model), users.sort_values(USER_ID), schema, USER_ID, Tags.USER_ID)
+
+
+def _query_encoder(model):
+    return model.query_encoder if hasattr(model, "query_encoder") else model
+
+
+def _candidate_encoder(model):
+    return model.candidate_encoder if hasattr(model, "candidate_encoder") else model
+
+
+def relevant_items(split_ds, user_ids: np.ndarray) -> list[set]:
+    """Per user (in ``user_ids`` order), the set of encoded items bought in the split."""
+    frame = split_ds.to_ddf()[[USER_ID, ITEM_ID]].compute()
+    bought = frame.groupby(USER_ID)[ITEM_ID].agg(set)
+    return [bought.get(u, set()) for u in user_ids]
+
+
+def evaluate(model, train_ds, eval_ds, k: int = 12) -> dict[str, float]:
+    """Recall@k and NDCG@k of every eval user against every item seen in training."""
+    item_ids, items = item_embeddings(model, train_ds)
+    user_ids, users = query_embeddings(model, eval_ds)
+    indices, _ = top_k(users, items, k)
+    recommended = item_ids[indices]
+    relevant = relevant_items(eval_ds, user_ids)
+    return {
+        f"recall_at_{k}": recall_at_k(recommended, relevant, k),
+        f"ndcg_at_{k}": ndcg_at_k(recommended, relevant, k),
+        "eval_users": float(len(user_ids)),
+        "candidate_items": float(len(item_ids)),
+    }
+
+
+def save_model(model, out_dir: str | Path) -> None:
+    """Save the towers (what serving needs) under ``out_dir/query_tower`` and ``candidate_tower``."""
+    out_dir = Path(out_dir)
+    model.query_encoder.save(str(out_dir / "query_tower"))
+    model.candidate_encoder.save(str(out_dir / "candidate_tower"))
+
+
+def load_towers(model_dir: str | Path):
+    """(query encoder, candidate encoder) reloaded from ``save_model``'s folder."""
+    import merlin.models.tf  # noqa: F401  (registers Merlin's Keras layers for deserialisation)
+    import tensorflow as tf
+
+    model_dir = Path(model_dir)
+    return (
+        tf.keras.models.load_model(str(model_dir / "query_tower")),
+        tf.keras.models.load_model(str(model_dir / "candidate_tower")),
+    )

@@ -1,11 +1,22 @@
-"""The one place that assembles assets, checks and resources into the code location."""
+"""The one place that assembles assets, checks, jobs and resources into the code location."""
 
-from __future__ import annotations
-
-from dagster import Definitions
+from dagster import Definitions, define_asset_job
 
 from recs_assets.environment import build_resources
+from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
+from recs_assets.training.assets import best_model, hyperparameter_partitions, trained_model
 from recs_assets.transform.assets import dbt_marts
 
-defs = Definitions(assets=[raw_tables, dbt_marts], resources=build_resources())
+train_models = define_asset_job(
+    "train_models",
+    selection=[trained_model],
+    partitions_def=hyperparameter_partitions,
+    description="Train one hyperparameter partition; backfill it to train the whole grid.",
+)
+
+defs = Definitions(
+    assets=[raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model],
+    jobs=[train_models],
+    resources=build_resources(),
+)

@@ -1,8 +1,10 @@
 """Decides, once, where the pipeline runs (``RECS_ENV=local|prod``) and builds that environment's resources.
 
-local (default): DuckDB file under the data folder, dbt target ``duckdb``.
+local (default): DuckDB file, model store, asset values and offline W&B runs under the data
+folder; dbt target ``duckdb``.
 prod: Snowflake through dagster-snowflake (credentials from ``SNOWFLAKE_*`` env vars, read at run
-time, never at load), dbt target ``snowflake``.
+time, never at load), dbt target ``snowflake``; artifacts and asset values in S3 (``RECS_S3_BUCKET``,
+AWS credentials from the usual AWS env vars); W&B online when ``WANDB_API_KEY`` is set.
 Asset code never asks where it runs; it only sees the resources built here.
 """
 
@@ -43,18 +45,31 @@ def build_resources(env: Environment | None = None) -> dict:
     """The resources of one environment, keyed as the assets expect them."""
     from dagster_dbt import DbtCliResource
 
+    from recs_assets.resources.tracker import ExperimentTracker
+
     env = env or current_environment()
     dbt = DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=dbt_target(env)
     )
     if env == "local":
+        from dagster import FilesystemIOManager
+
+        from recs_assets.resources.model_store import LocalModelStore
         from recs_assets.resources.warehouse import DuckDBWarehouse
 
-        return {"warehouse": DuckDBWarehouse(path=str(duckdb_path())), "dbt": dbt}
+        return {
+            "warehouse": DuckDBWarehouse(path=str(duckdb_path())),
+            "dbt": dbt,
+            "model_store": LocalModelStore(root=str(data_dir() / "model_store")),
+            "tracker": ExperimentTracker(dir=str(data_dir())),  # runs land in data/wandb
+            "io_manager": FilesystemIOManager(base_dir=str(data_dir() / "io")),
+        }
 
     from dagster import EnvVar
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
     from dagster_snowflake import SnowflakeResource
 
+    from recs_assets.resources.model_store import S3ModelStore
     from recs_assets.resources.snowflake_warehouse import SnowflakeWarehouse
 
     snowflake = SnowflakeResource(
@@ -65,4 +80,12 @@ def build_resources(env: Environment | None = None) -> dict:
         database=EnvVar("SNOWFLAKE_DATABASE"),
         warehouse=EnvVar("SNOWFLAKE_WAREHOUSE"),
     )
-    return {"warehouse": SnowflakeWarehouse(snowflake=snowflake), "dbt": dbt}
+    return {
+        "warehouse": SnowflakeWarehouse(snowflake=snowflake),
+        "dbt": dbt,
+        "model_store": S3ModelStore(bucket=EnvVar("RECS_S3_BUCKET"), prefix="recs_assets/artifacts"),
+        "tracker": ExperimentTracker(dir="/tmp/recs_assets"),  # online when WANDB_API_KEY is set
+        "io_manager": S3PickleIOManager(
+            s3_resource=S3Resource(), s3_bucket=EnvVar("RECS_S3_BUCKET"), s3_prefix="recs_assets/io"
+        ),
+    }

@@ -37,8 +37,8 @@ def nvt_workflow(context: AssetExecutionContext, warehouse: Warehouse, model_sto
     train = _read_split(warehouse, "train")
     fingerprint = data_fingerprint(train)
     key = f"workflows/{fingerprint}"
-    with tempfile.TemporaryDirectory() as tmp:
-        workflow = fit_workflow(train, tmp)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch:
+        workflow = fit_workflow(train, tmp, scratch)
         uri = model_store.publish_dir(tmp, key)
     schema = workflow.output_schema
     table = "\n".join(

@@ -26,6 +26,8 @@ ITEM_FEATURES = [
 ]
 CONTEXT_FEATURES = ["purchase_month"]
 ITEM_PRICE = "article_id_price_mean"
+# Categorify's reserved indices (NVTabular 23.08): 0 padding, 1 null, 2 out-of-vocabulary.
+NULL_INDEX, OOV_INDEX = 1, 2
 INPUT_COLUMNS = [USER_ID, ITEM_ID, "age", "t_dat", "price", *USER_FEATURES[:-1], *ITEM_FEATURES]
 
 
@@ -61,14 +63,17 @@ def build_workflow(categories_dir: str | Path):
     return Workflow(user_id + item_id + user + item + price + context)
 
 
-def fit_workflow(train: pd.DataFrame, workflow_dir: str | Path):
-    """Fit on the train split only and save to ``workflow_dir``; return the fitted workflow."""
+def fit_workflow(train: pd.DataFrame, workflow_dir: str | Path, scratch_dir: str | Path):
+    """Fit on the train split only and save to ``workflow_dir``; return the fitted workflow.
+
+    Vocabularies are written to ``scratch_dir`` while fitting; ``Workflow.save`` copies them into
+    ``workflow_dir``, so the saved folder stands alone.
+    """
     import nvtabular as nvt
 
-    workflow_dir = Path(workflow_dir)
-    workflow = build_workflow(workflow_dir / "categories_fit")
+    workflow = build_workflow(Path(scratch_dir) / "categories")
     workflow.fit(nvt.Dataset(prepare_features(train), cpu=True))
-    workflow.save(str(workflow_dir / "workflow"))
+    workflow.save(str(Path(workflow_dir) / "workflow"))
     return workflow
 
 

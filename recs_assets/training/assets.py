@@ -1,0 +1,153 @@
+"""Training assets: ``trained_model`` (one partition per grid entry) and ``best_model``."""
+
+import json
+import tempfile
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetRecordsFilter,
+    Config,
+    MetadataValue,
+    Output,
+    StaticPartitionsDefinition,
+    asset,
+)
+from pydantic import Field
+
+from recs_assets.features.workflow import read_transformed
+from recs_assets.resources.model_store import ModelStore
+from recs_assets.resources.tracker import ExperimentTracker
+from recs_assets.training.grid import BY_KEY, GRID
+from recs_assets.training.selection import comparison_table, select_best
+
+hyperparameter_partitions = StaticPartitionsDefinition([p.key for p in GRID])
+
+
+class TrainingConfig(Config):
+    seed: int = Field(42, description="Seeds TensorFlow, NumPy and Python: same seed, same model.")
+    k: int = Field(12, ge=1, description="Cutoff of the validation metrics (H&M scores top 12).")
+
+
+@asset(
+    partitions_def=hyperparameter_partitions,
+    ins={"transformed_train": AssetIn(), "transformed_validation": AssetIn()},
+    group_name="training",
+    kinds={"tensorflow"},
+    # In production the K8s/ECS executors read these to give training a GPU (see deploy/).
+    op_tags={"recs_assets/resources": "gpu"},
+)
+def trained_model(
+    context: AssetExecutionContext,
+    config: TrainingConfig,
+    transformed_train: dict,
+    transformed_validation: dict,
+    model_store: ModelStore,
+    tracker: ExperimentTracker,
+):
+    """A Merlin two-tower model trained with this partition's hyperparameters, scored on validation
+    against the whole catalogue seen in training."""
+    from recs_assets.training.two_tower import evaluate, save_model, train_two_tower
+
+    params = BY_KEY[context.partition_key]
+    train_ds = read_transformed(model_store.local_path(transformed_train["key"]))
+    valid_ds = read_transformed(model_store.local_path(transformed_validation["key"]))
+    run = tracker.start(
+        name=context.partition_key, group=context.run_id, job_type="train",
+        config={**params.as_dict(), "seed": config.seed, "features": transformed_train["key"]},
+    )
+    try:
+        def report(epoch: int, logs: dict) -> None:
+            context.log.info(f"{context.partition_key} epoch {epoch + 1}/{params.epochs}: {logs}")
+            run.log({f"train/{k}": v for k, v in logs.items()}, step=epoch)
+
+        result = train_two_tower(train_ds, params, seed=config.seed, on_epoch_end=report)
+        metrics = evaluate(result.model, train_ds, valid_ds, k=config.k)
+        key = f"models/{transformed_train['key'].split('/')[1]}/{context.partition_key}"
+        with tempfile.TemporaryDirectory() as tmp:
+            save_model(result.model, tmp)
+            uri = model_store.publish_dir(tmp, key)
+        run.log({f"validation/{k}": v for k, v in metrics.items()})
+        run.summarize({**metrics, "train_seconds": result.seconds, "examples_per_second": result.examples_per_second})
+        run.reference_artifact(f"two-tower-{context.partition_key}", "model", uri)
+    finally:
+        run.finish()
+
+    summary = {
+        "partition": context.partition_key,
+        "params": params.as_dict(),
+        "seed": config.seed,
+        "metrics": metrics,
+        "model_key": key,
+        "model_uri": uri,
+        "train_seconds": result.seconds,
+        "examples_per_second": result.examples_per_second,
+        "final_loss": result.history["loss"][-1],
+        "wandb": run.location,
+    }
+    return Output(
+        summary,
+        metadata={
+            **{k: float(v) for k, v in metrics.items()},
+            "hyperparameters": MetadataValue.json(params.as_dict()),
+            "seed": config.seed,
+            "train_seconds": round(result.seconds, 2),
+            "examples_per_second": round(result.examples_per_second, 1),
+            "loss_per_epoch": MetadataValue.json(result.history["loss"]),
+            "model_uri": uri,
+            "wandb": run.location,
+            "summary": MetadataValue.json(summary),
+        },
+    )
+
+
+class BestModelConfig(Config):
+    metric: str = Field("recall_at_12", description="Validation metric to maximise.")
+
+
+def latest_partition_results(instance, partitions: list[str]) -> dict[str, dict]:
+    """Each materialized partition's summary, from its latest materialization's metadata."""
+    results = {}
+    for key in partitions:
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("trained_model"), asset_partitions=[key]), limit=1
+        ).records
+        if records:
+            metadata = records[0].asset_materialization.metadata
+            results[key] = json.loads(json.dumps(metadata["summary"].value))
+    return results
+
+
+@asset(deps=["trained_model"], group_name="training", kinds={"tensorflow"})
+def best_model(context: AssetExecutionContext, config: BestModelConfig, tracker: ExperimentTracker):
+    """The partition with the best validation metric, why, and a comparison of all partitions.
+
+    Reads each partition's latest materialization, so a partition that failed or was never trained
+    is left out rather than failing the choice."""
+    results = latest_partition_results(context.instance, hyperparameter_partitions.get_partition_keys())
+    best, reason = select_best(results, config.metric)
+    missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(results))
+    table = comparison_table(results, best)
+    run = tracker.start(name="comparison", group=context.run_id, job_type="compare", config={"metric": config.metric})
+    columns = ["partition", *sorted(results[best]["metrics"]), "train_seconds", "examples_per_second"]
+    run.log_table("partitions", columns, [
+        [k, *[r["metrics"].get(m) for m in columns[1:-2]], r["train_seconds"], r["examples_per_second"]]
+        for k, r in sorted(results.items())
+    ])
+    run.summarize({"best": best, "reason": reason})
+    run.finish()
+    context.log.info(f"best model: {best} ({reason})")
+    return Output(
+        {**results[best], "reason": reason, "metric": config.metric},
+        metadata={
+            "best_partition": best,
+            "reason": reason,
+            config.metric: float(results[best]["metrics"][config.metric]),
+            "model_uri": results[best]["model_uri"],
+            "partitions_compared": len(results),
+            "partitions_missing": MetadataValue.json(missing),
+            "comparison": MetadataValue.md(table),
+            "wandb_comparison": run.location,
+        },
+    )

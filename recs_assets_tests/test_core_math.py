@@ -1,0 +1,52 @@
+"""Top-k and ranking metrics against brute force and hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recs_assets.core.metrics import ndcg_at_k, recall_at_k
+from recs_assets.core.topk import top_k
+
+
+def test_top_k_matches_brute_force_on_random_embeddings():
+    rng = np.random.default_rng(0)
+    queries, items = rng.normal(size=(1000, 16)), rng.normal(size=(300, 16))
+    indices, scores = top_k(queries, items, k=10, block_size=128)
+    brute = np.argsort(-(queries @ items.T), axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(indices, brute)
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ items.T, brute, axis=1), rtol=1e-5)
+
+
+def test_top_k_breaks_ties_by_lower_index_and_caps_k():
+    queries = np.array([[1.0, 0.0]])
+    items = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    indices, _ = top_k(queries, items, k=5)
+    assert indices.tolist() == [[0, 2, 1]]
+
+
+def test_top_k_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="shapes do not match"):
+        top_k(np.ones((2, 3)), np.ones((4, 5)), k=2)
+
+
+def test_recall_with_several_true_items_and_empty_users():
+    recommended = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    relevant = [{2, 10}, set(), {9, 7, 11, 12}]  # the empty user is skipped
+    # user 1: 1 of 2 found; user 3: 2 of 4 found
+    assert recall_at_k(recommended, relevant, k=3) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert recall_at_k(recommended, relevant, k=1) == pytest.approx((0 + 1 / 4) / 2)
+
+
+def test_ndcg_hand_computed():
+    recommended = np.array([[1, 2, 3]])
+    # hit at rank 2 only: DCG = 1/log2(3); IDCG with 2 relevant items = 1 + 1/log2(3)
+    expected = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k(recommended, [{2, 99}], k=3) == pytest.approx(expected)
+    assert ndcg_at_k(np.array([[5, 6]]), [{5, 6}], k=2) == pytest.approx(1.0)
+
+
+def test_metrics_without_any_relevant_items_are_nan():
+    assert math.isnan(recall_at_k(np.array([[1]]), [set()], k=1))

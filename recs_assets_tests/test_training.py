@@ -1,0 +1,191 @@
+"""Features and training through Dagster on tiny synthetic data: real NVTabular, real Merlin models."""
+
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from recs_assets.core.topk import top_k
+from recs_assets.features.assets import nvt_workflow, transformed_splits
+from recs_assets.features.workflow import OOV_INDEX, load_workflow, prepare_features, read_transformed
+from recs_assets.ingest.assets import raw_tables
+from recs_assets.resources.model_store import LocalModelStore
+from recs_assets.resources.tracker import ExperimentTracker
+from recs_assets.resources.warehouse import DuckDBWarehouse
+from recs_assets.training.assets import best_model, trained_model
+from recs_assets.training.grid import GRID, Hyperparameters
+from recs_assets.training.selection import comparison_table, select_best
+from recs_assets.transform.assets import dbt_marts
+
+ALL_ASSETS = [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model]
+TRAINED = [GRID[0].key, GRID[2].key]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Raw → marts → features, then two partitions and best_model, in one shared instance."""
+    from dagster import FilesystemIOManager
+    from recs_assets.environment import build_resources
+
+    root = tmp_path_factory.mktemp("training")
+    resources = {
+        **build_resources("local"),
+        "warehouse": DuckDBWarehouse(path=str(root / "w.duckdb")),
+        "model_store": LocalModelStore(root=str(root / "store")),
+        "tracker": ExperimentTracker(dir=str(root), mode="offline"),
+        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
+    }
+    instance = DagsterInstance.ephemeral()
+    run = {"ops": {"raw_tables": {"config": {"scale": 0.001, "seed": 21}}}}
+    marts = AssetSelection.assets(raw_tables, dbt_marts)
+    assert materialize(ALL_ASSETS, selection=marts, resources=resources, instance=instance, run_config=run).success
+    assert materialize(ALL_ASSETS, selection=["nvt_workflow", "transformed_train", "transformed_validation",
+                                              "transformed_test"], resources=resources, instance=instance).success
+    results = {
+        key: materialize(ALL_ASSETS, selection=["trained_model"], partition_key=key, resources=resources,
+                         instance=instance)
+        for key in TRAINED
+    }
+    best = materialize(ALL_ASSETS, selection=["best_model"], resources=resources, instance=instance)
+    return {"root": root, "resources": resources, "instance": instance, "trained": results, "best": best}
+
+
+def _metadata(result, asset):
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def test_workflow_is_fit_on_train_rows_only(pipeline):
+    warehouse, store = pipeline["resources"]["warehouse"], pipeline["resources"]["model_store"]
+    train = warehouse.query("select * from marts.train_transactions")
+    held_out = warehouse.query(
+        "select * from marts.validation_transactions union all select * from marts.test_transactions"
+    )
+    [workflow_dir] = glob.glob(f"{store.root}/workflows/*")
+    vocab = pd.read_parquet(f"{workflow_dir}/workflow/categories/unique.article_id.parquet")
+    assert set(vocab["article_id"].dropna()) == set(train["article_id"])
+    users = pd.read_parquet(f"{workflow_dir}/workflow/categories/unique.customer_id.parquet")
+    assert set(users["customer_id"].dropna()) == set(train["customer_id"])
+    # Average prices are the train-only ones; with held-out rows they would differ for some items.
+    stats = pd.read_parquet(f"{workflow_dir}/workflow/categories/cat_stats.article_id.parquet")
+    train_mean = train.groupby("article_id")["price"].mean()
+    all_mean = pd.concat([train, held_out]).groupby("article_id")["price"].mean().loc[train_mean.index]
+    assert ((all_mean - train_mean) / train_mean).abs().max() > 1e-3, "fixture cannot tell the fits apart"
+    got = stats.set_index("article_id")["article_id_price_mean"].loc[train_mean.index]
+    np.testing.assert_allclose(got.to_numpy(), train_mean.to_numpy(), rtol=1e-6)  # stored as float32
+
+
+def test_unseen_values_map_to_out_of_vocabulary(pipeline):
+    warehouse, store = pipeline["resources"]["warehouse"], pipeline["resources"]["model_store"]
+    import nvtabular as nvt
+
+    [workflow_dir] = glob.glob(f"{store.root}/workflows/*")
+    rows = warehouse.query("select * from marts.test_transactions limit 2")
+    rows.loc[0, "article_id"] = 999_999_999
+    rows.loc[1, "customer_id"] = "never-seen"
+    rows.loc[1, "postal_code"] = "no-such-postcode"
+    out = load_workflow(workflow_dir).transform(nvt.Dataset(prepare_features(rows), cpu=True)).to_ddf().compute()
+    assert out.loc[0, "article_id"] == OOV_INDEX
+    assert out.loc[1, "customer_id"] == OOV_INDEX and out.loc[1, "postal_code"] == OOV_INDEX
+
+
+def test_transformed_splits_carry_a_merlin_schema(pipeline):
+    store = pipeline["resources"]["model_store"]
+    from merlin.schema import Tags
+
+    [features] = glob.glob(f"{store.root}/features/*")
+    train = read_transformed(f"{features}/train")
+    assert train.schema.select_by_tag(Tags.USER_ID).column_names == ["customer_id"]
+    assert train.schema.select_by_tag(Tags.ITEM_ID).column_names == ["article_id"]
+    assert "purchase_month" in train.schema.select_by_tag(Tags.CONTEXT).column_names
+    assert "article_id_price_mean" in train.schema.select_by_tag(Tags.ITEM).column_names
+
+
+def test_each_partition_trains_and_records_metrics(pipeline):
+    for key, result in pipeline["trained"].items():
+        assert result.success
+        meta = _metadata(result, "trained_model")
+        assert meta["hyperparameters"]["learning_rate"] == next(p for p in GRID if p.key == key).learning_rate
+        assert meta["examples_per_second"] > 0 and meta["train_seconds"] > 0
+        losses = meta["loss_per_epoch"]
+        assert losses[-1] < losses[0], f"{key}: loss did not move, the model learned nothing"
+        # better than chance: chance recall@12 is about 12 / number of candidate items
+        assert meta["recall_at_12"] > 2 * 12 / meta["candidate_items"]
+
+
+def test_wandb_offline_runs_are_written(pipeline):
+    runs = glob.glob(f"{pipeline['root']}/wandb/offline-run-*")
+    assert len(runs) >= len(TRAINED) + 1  # one per partition and the comparison
+    meta = _metadata(pipeline["trained"][TRAINED[0]], "trained_model")
+    assert "offline-run-" in meta["wandb"]
+
+
+def test_best_model_picks_highest_validation_metric(pipeline):
+    meta = _metadata(pipeline["best"], "best_model")
+    recalls = {k: _metadata(r, "trained_model")["recall_at_12"] for k, r in pipeline["trained"].items()}
+    assert meta["best_partition"] == max(recalls, key=recalls.get)
+    assert meta["partitions_compared"] == 2
+    assert meta["partitions_missing"] == [GRID[1].key]  # never trained: left out, not fatal
+    assert "(best)" in meta["comparison"]
+
+
+def test_reloaded_model_reproduces_recorded_metrics(pipeline):
+    from recs_assets.training.two_tower import evaluate, load_towers
+
+    store = pipeline["resources"]["model_store"]
+    meta = _metadata(pipeline["trained"][TRAINED[0]], "trained_model")
+    [features] = glob.glob(f"{store.root}/features/*")
+    query, candidate = load_towers(meta["model_uri"])
+    train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
+
+    class Towers:  # what evaluate() needs of a model: its two encoders
+        query_encoder, candidate_encoder = query, candidate
+
+    again = evaluate(Towers(), train, valid, k=12)
+    assert again["recall_at_12"] == pytest.approx(meta["recall_at_12"], abs=1e-9)
+    assert again["ndcg_at_12"] == pytest.approx(meta["ndcg_at_12"], abs=1e-9)
+
+
+def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
+    from recs_assets.training.two_tower import (
+        item_embeddings, load_towers, query_embeddings, save_model, train_two_tower,
+    )
+
+    store = pipeline["resources"]["model_store"]
+    [features] = glob.glob(f"{store.root}/features/*")
+    train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
+    params = Hyperparameters(learning_rate=0.01, batch_size=2048, epochs=1)
+    first, second = (train_two_tower(train, params, seed=3) for _ in range(2))
+    assert first.history["loss"] == second.history["loss"]
+
+    item_ids, items = item_embeddings(first.model, train)
+    user_ids, users = query_embeddings(first.model, valid)
+    expected, _ = top_k(users, items, 12)
+    save_model(first.model, tmp_path)
+    query, candidate = load_towers(tmp_path)
+    item_ids2, items2 = item_embeddings(candidate, train)
+    user_ids2, users2 = query_embeddings(query, valid)
+    np.testing.assert_array_equal(item_ids, item_ids2)
+    np.testing.assert_array_equal(user_ids, user_ids2)
+    np.testing.assert_array_equal(top_k(users2, items2, 12)[0], expected)
+
+
+def test_select_best_on_crafted_metrics():
+    results = {
+        "b": {"metrics": {"recall_at_12": 0.30}},
+        "a": {"metrics": {"recall_at_12": 0.30}},  # tie: alphabetical first wins
+        "c": {"metrics": {"recall_at_12": float("nan")}},
+        "d": {"metrics": {"ndcg_at_12": 0.9}},  # lacks the metric
+        "e": {"metrics": {"recall_at_12": 0.10}},
+    }
+    best, reason = select_best(results, "recall_at_12")
+    assert best == "a"
+    assert "0.3000 of 3 partitions" in reason and "runner-up 0.3000" in reason
+    assert select_best({"x": {"metrics": {"m": 1.0}}}, "m")[1].endswith("the only candidate")
+    with pytest.raises(ValueError, match="no trained partition has metric 'missing'"):
+        select_best(results, "missing")
+    assert "**a** (best)" in comparison_table(results, "a")

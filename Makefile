@@ -3,6 +3,7 @@ UV_VERSION := 0.13.9
 UV := python3 -m uv
 DBT := $(UV) run dbt
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
+DAGSTER := $(UV) run dagster
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
 .PHONY: install manifest run test dev bench clean
@@ -14,20 +15,28 @@ install:  ## uv from PyPI, then the locked environment
 manifest: install  ## dbt's manifest, which the Dagster definitions read
 	$(DBT) parse $(DBT_FLAGS) --quiet
 
+PARTITIONS = $$($(UV) run python -m recs_assets.training.grid)
+
 run: manifest  ## materialize every asset on the embedded defaults, then show what was produced
-	@mkdir -p "$(DAGSTER_HOME)"
-	$(UV) run dagster asset materialize --select '*' -m recs_assets
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	$(DAGSTER) asset materialize -m recs_assets \
+		--select '*transformed_train,*transformed_validation,*transformed_test'
+	for p in $(PARTITIONS); do \
+		$(DAGSTER) asset materialize -m recs_assets --select trained_model --partition $$p || exit 1; \
+	done
+	$(DAGSTER) asset materialize -m recs_assets --select best_model
 	$(UV) run python -m recs_assets.summary
 
 test: manifest  ## the whole test suite
 	$(UV) run pytest
 
 dev: manifest  ## the Dagster UI on http://127.0.0.1:3000
-	@mkdir -p "$(DAGSTER_HOME)"
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
 	$(UV) run dagster dev -w workspace.yaml
 
-bench: install  ## benchmarks/ (see benchmarks/README.md for options)
+bench: manifest  ## benchmarks: raw data + marts, then training (options: see each module's --help)
 	$(UV) run python -m benchmarks.run
+	$(UV) run python -m benchmarks.training
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs

@@ -41,8 +41,25 @@ def main() -> None:
             f"\nsplits: train < {b.validation_start:%Y-%m-%d} <= validation < {b.test_start:%Y-%m-%d}"
             f" <= test <= {b.last_date:%Y-%m-%d}"
         )
+    _print_best_model()
     print(f"\ndata folder: {data_dir()}")
     print("open the UI with run history: make dev  (then http://127.0.0.1:3000)\n")
+
+
+def _print_best_model() -> None:
+    """The latest best_model materialization of this DAGSTER_HOME, if any."""
+    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+    try:
+        instance = DagsterInstance.get()
+    except Exception:  # no DAGSTER_HOME: runs were not recorded, nothing to show
+        return
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("best_model")), limit=1).records
+    if records:
+        meta = records[0].asset_materialization.metadata
+        print(f"\nbest model: {meta['best_partition'].value} ({meta['reason'].value})")
+        print(f"model: {meta['model_uri'].value}\n")
+        print(meta["comparison"].value)
 
 
 if __name__ == "__main__":

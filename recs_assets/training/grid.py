@@ -31,3 +31,7 @@ GRID: list[Hyperparameters] = [
 
 BY_KEY: dict[str, Hyperparameters] = {p.key: p for p in GRID}
 assert len(BY_KEY) == len(GRID), "two grid entries share a partition key"
+
+
+if __name__ == "__main__":  # the partition keys, for shell loops (make run)
+    print(" ".join(p.key for p in GRID))

@@ -1,0 +1,93 @@
+"""Training benchmark: two-tower throughput and time per partition at two data scales × two batch sizes.
+
+    uv run python -m benchmarks.training                       # scales 0.002 0.01, batch 1024 4096
+    uv run python -m benchmarks.training --scales 0.01 0.05 --epochs 3
+
+Per configuration: wall time of fit, examples/s over all epochs and over the epochs after the first
+(the first traces the graph), time of the full-catalogue validation evaluation, and recall@12.
+Writes benchmarks/results/training.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def build_features(scale: float, root: Path):
+    """Raw load + dbt marts + workflow fit/transform at ``scale``; return (train, validation) datasets."""
+    from recs_assets.environment import DBT_PROJECT_DIR
+    from recs_assets.features.workflow import fit_workflow, read_transformed, transform_split
+    from recs_assets.ingest.load import load_raw
+    from recs_assets.ingest.sources import RawSource
+    from recs_assets.resources.warehouse import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(path=str(root / "bench.duckdb"))
+    load_raw(warehouse, RawSource(scale=scale).chunks(), "bench")
+    dbt = Path(sys.executable).with_name("dbt")
+    subprocess.run([str(dbt), "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                    str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": warehouse.path})], check=True)
+    train = warehouse.query("select * from marts.train_transactions")
+    workflow = fit_workflow(train, root / "wf", root / "scratch")
+    transform_split(workflow, train, root / "train")
+    transform_split(workflow, warehouse.query("select * from marts.validation_transactions"), root / "valid")
+    return read_transformed(root / "train"), read_transformed(root / "valid"), len(train)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.002, 0.01])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 4096])
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    from recs_assets.training.grid import Hyperparameters
+    from recs_assets.training.two_tower import evaluate, train_two_tower
+
+    rows = []
+    for scale in args.scales:
+        with tempfile.TemporaryDirectory() as tmp:
+            train, valid, n_train = build_features(scale, Path(tmp))
+            for batch in args.batch_sizes:
+                params = Hyperparameters(learning_rate=0.01, batch_size=batch, epochs=args.epochs)
+                stamps: list[float] = []
+                start = time.perf_counter()
+                result = train_two_tower(train, params, seed=1, on_epoch_end=lambda e, l: stamps.append(time.perf_counter()))
+                later = (n_train * (len(stamps) - 1)) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
+                t = time.perf_counter()
+                metrics = evaluate(result.model, train, valid, k=12)
+                row = {
+                    "scale": scale, "train_rows": n_train, "batch_size": batch, "epochs": args.epochs,
+                    "fit_seconds": round(result.seconds, 2),
+                    "first_epoch_seconds": round(stamps[0] - start, 2),
+                    "examples_per_second": round(result.examples_per_second),
+                    "examples_per_second_after_first_epoch": round(later),
+                    "evaluate_seconds": round(time.perf_counter() - t, 2),
+                    "recall_at_12": round(metrics["recall_at_12"], 4),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "training.json").write_text(json.dumps(
+        {"benchmark": "training", "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "results": rows},
+        indent=2))
+    head = ["scale", "train_rows", "batch", "fit s", "1st epoch s", "ex/s", "ex/s after 1st", "eval s", "recall@12"]
+    print("\n" + " | ".join(head))
+    for r in rows:
+        print(" | ".join(str(r[k]) for k in ("scale", "train_rows", "batch_size", "fit_seconds", "first_epoch_seconds",
+                                             "examples_per_second", "examples_per_second_after_first_epoch",
+                                             "evaluate_seconds", "recall_at_12")))
+    print(f"\nwritten: {RESULTS / 'training.json'}")
+
+
+if __name__ == "__main__":
+    main()

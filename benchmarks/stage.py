@@ -37,9 +37,9 @@ def load(scale: float, db: str) -> dict:
 
 
 def dbt(db: str) -> dict:
-    from recs_assets.environment import DBT_PROJECT_DIR
+    from recs_assets.environment import DBT_PROJECT_DIR, dbt_executable
 
-    exe = Path(sys.executable).with_name("dbt")
+    exe = dbt_executable()
     cmd = [str(exe), "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
            "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": db})]
     subprocess.run(cmd, check=True)

@@ -25,7 +25,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def build_features(scale: float, root: Path):
     """Raw load + dbt marts + workflow fit/transform at ``scale``; return (train, validation) datasets."""
-    from recs_assets.environment import DBT_PROJECT_DIR
+    from recs_assets.environment import DBT_PROJECT_DIR, dbt_executable
     from recs_assets.features.workflow import fit_workflow, read_transformed, transform_split
     from recs_assets.ingest.load import load_raw
     from recs_assets.ingest.sources import RawSource
@@ -33,7 +33,7 @@ def build_features(scale: float, root: Path):
 
     warehouse = DuckDBWarehouse(path=str(root / "bench.duckdb"))
     load_raw(warehouse, RawSource(scale=scale).chunks(), "bench")
-    dbt = Path(sys.executable).with_name("dbt")
+    dbt = dbt_executable()
     subprocess.run([str(dbt), "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": warehouse.path})], check=True)
     train = warehouse.query("select * from marts.train_transactions")

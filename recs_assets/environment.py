@@ -11,6 +11,7 @@ Asset code never asks where it runs; it only sees the resources built here.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,12 @@ def dbt_target(env: Environment | None = None) -> str:
     return {"local": "duckdb", "prod": "snowflake"}[env or current_environment()]
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (works without the venv on PATH), else ``dbt``."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def build_resources(env: Environment | None = None) -> dict:
     """The resources of one environment, keyed as the assets expect them."""
     from dagster_dbt import DbtCliResource
@@ -49,7 +56,10 @@ def build_resources(env: Environment | None = None) -> dict:
 
     env = env or current_environment()
     dbt = DbtCliResource(
-        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), target=dbt_target(env)
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        target=dbt_target(env),
+        dbt_executable=dbt_executable(),
     )
     if env == "local":
         from dagster import FilesystemIOManager

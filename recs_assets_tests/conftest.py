@@ -18,7 +18,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RECS_DATA_DIR"] = str(session_dir)
     os.environ.pop("RECS_DUCKDB_PATH", None)
     os.environ["RECS_ENV"] = "local"
-    dbt = Path(sys.executable).with_name("dbt")
+    from recs_assets.environment import dbt_executable
+
+    dbt = dbt_executable()
     subprocess.run(
         [str(dbt), "parse", "--quiet", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
         cwd=REPO,

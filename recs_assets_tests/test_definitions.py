@@ -14,6 +14,8 @@ EXPECTED_ASSETS = {
     "stg_customers", "stg_articles", "stg_transactions",
     "transactions_dedup", "split_boundaries", "customer_activity", "transactions_enriched",
     "transactions_split", "train_transactions", "validation_transactions", "test_transactions",
+    "nvt_workflow", "transformed_train", "transformed_validation", "transformed_test",
+    "trained_model", "best_model",
 }
 
 _PROBE = """
@@ -23,7 +25,11 @@ g = defs.resolve_asset_graph()
 keys = {k.to_user_string() for k in g.get_all_asset_keys()}
 deps = {k.to_user_string(): sorted(p.to_user_string() for p in g.get(k).parent_keys) for k in g.get_all_asset_keys()}
 resources = {k: type(v).__name__ for k, v in defs.resources.items()}
-print(json.dumps({"keys": sorted(keys), "deps": deps, "resources": resources, "checks": len(list(g.asset_check_keys))}))
+import sys
+heavy = [m for m in ("tensorflow", "nvtabular", "merlin", "wandb") if m in sys.modules]
+partitions = defs.get_assets_def("trained_model").partitions_def.get_partition_keys()
+print(json.dumps({"keys": sorted(keys), "deps": deps, "resources": resources, "heavy": heavy,
+                  "partitions": partitions, "checks": len(list(g.asset_check_keys))}))
 """
 
 
@@ -41,6 +47,18 @@ def test_definitions_load(env, warehouse):
     assert loaded["resources"]["warehouse"] == warehouse
     assert loaded["resources"]["dbt"] == "DbtCliResource"
     assert loaded["checks"] >= 30
+
+
+def test_loading_definitions_does_not_import_tensorflow_or_merlin():
+    loaded = _load("local")
+    assert loaded["heavy"] == []
+
+
+def test_partitions_come_from_the_grid():
+    from recs_assets.training.grid import GRID
+
+    assert _load("local")["partitions"] == [p.key for p in GRID]
+    assert GRID[0].key == "lr0.01-bs4096-ep3-d64"
 
 
 def test_dbt_sources_are_the_raw_assets():

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from dagster import materialize
 
-from recs_assets.environment import DBT_PROJECT_DIR, build_resources
+from recs_assets.environment import DBT_PROJECT_DIR, build_resources, dbt_executable
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.resources.warehouse import DuckDBWarehouse
 from recs_assets.transform.assets import dbt_marts
@@ -127,7 +127,7 @@ def test_split_check_catches_overlapping_splits(built, tmp_path):
         "where transaction_id = (select min(transaction_id) from marts.transactions_split where split = 'test')"
     )
     con.close()
-    dbt = Path(sys.executable).with_name("dbt")
+    dbt = dbt_executable()
     args = ["test", "--select", "test_name:splits_ordered_in_time", "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
     failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)

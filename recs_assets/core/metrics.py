@@ -40,3 +40,56 @@ def ndcg_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float
         idcg = float(discounts[: min(k, len(s))].sum())
         values.append(dcg / idcg)
     return float(np.mean(values))
+
+
+def map_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:
+    """H&M Kaggle MAP@k: AP@k = 1/min(|rel|, k) · Σ_{i≤k} P(i)·rel(i), averaged over users."""
+    pairs = _pairs(recommended, relevant)
+    if not pairs:
+        return float("nan")
+    values = []
+    for r, s in pairs:
+        hits, total = 0, 0.0
+        for i, item in enumerate(r[:k]):
+            if item in s:
+                hits += 1
+                total += hits / (i + 1)
+        values.append(total / min(len(s), k))
+    return float(np.mean(values))
+
+
+def hit_rate_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:
+    """Share of users with at least one relevant item in their top k."""
+    pairs = _pairs(recommended, relevant)
+    if not pairs:
+        return float("nan")
+    return float(np.mean([bool(set(r[:k]) & s) for r, s in pairs]))
+
+
+def mrr_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:
+    """mean_u 1/rank of the first relevant item in the top k (0 when there is none)."""
+    pairs = _pairs(recommended, relevant)
+    if not pairs:
+        return float("nan")
+    ranks = [next((1.0 / (i + 1) for i, item in enumerate(r[:k]) if item in s), 0.0) for r, s in pairs]
+    return float(np.mean(ranks))
+
+
+def coverage_at_k(recommended: np.ndarray, catalogue_size: int, k: int) -> float:
+    """Share of the catalogue that appears in at least one user's top k."""
+    if catalogue_size <= 0:
+        raise ValueError("catalogue_size must be positive")
+    return len(np.unique(np.asarray(recommended)[:, :k])) / catalogue_size
+
+
+def popularity_bias_at_k(recommended: np.ndarray, item_popularity: dict, k: int) -> float:
+    """Average recommendation popularity relative to the catalogue's mean popularity.
+
+    ARP = mean over users of the mean train purchase count of their top-k items, divided by the mean
+    count over the catalogue: 1.0 recommends like a uniform draw, higher leans on popular items.
+    """
+    counts = np.array(list(item_popularity.values()), dtype=float)
+    if len(counts) == 0 or counts.mean() == 0:
+        return float("nan")
+    per_user = [np.mean([item_popularity.get(i, 0) for i in row[:k]]) for row in np.asarray(recommended)]
+    return float(np.mean(per_user) / counts.mean())

@@ -95,3 +95,9 @@ def read_transformed(path: str | Path):
     import merlin.io
 
     return merlin.io.Dataset(str(path), engine="parquet", cpu=True)
+
+
+def vocabulary(workflow_dir: str | Path, column: str) -> pd.Series:
+    """Encoded id → raw value for one categorical column of a saved workflow."""
+    path = Path(workflow_dir) / "workflow" / "categories" / f"unique.{column}.parquet"
+    return pd.read_parquet(path)[column]

@@ -25,6 +25,11 @@ from recs_assets.training.selection import comparison_table, select_best
 hyperparameter_partitions = StaticPartitionsDefinition([p.key for p in GRID])
 
 
+def _group(context: AssetExecutionContext) -> str:
+    """W&B group: the backfill when partitions run as one (each partition is its own Dagster run)."""
+    return context.run.tags.get("dagster/backfill", context.run_id)
+
+
 class TrainingConfig(Config):
     seed: int = Field(42, description="Seeds TensorFlow, NumPy and Python: same seed, same model.")
     k: int = Field(12, ge=1, description="Cutoff of the validation metrics (H&M scores top 12).")
@@ -54,7 +59,7 @@ def trained_model(
     train_ds = read_transformed(model_store.local_path(transformed_train["key"]))
     valid_ds = read_transformed(model_store.local_path(transformed_validation["key"]))
     run = tracker.start(
-        name=context.partition_key, group=context.run_id, job_type="train",
+        name=context.partition_key, group=_group(context), job_type="train",
         config={**params.as_dict(), "seed": config.seed, "features": transformed_train["key"]},
     )
     try:
@@ -129,7 +134,7 @@ def best_model(context: AssetExecutionContext, config: BestModelConfig, tracker:
     best, reason = select_best(results, config.metric)
     missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(results))
     table = comparison_table(results, best)
-    run = tracker.start(name="comparison", group=context.run_id, job_type="compare", config={"metric": config.metric})
+    run = tracker.start(name="comparison", group=_group(context), job_type="compare", config={"metric": config.metric})
     columns = ["partition", *sorted(results[best]["metrics"]), "train_seconds", "examples_per_second"]
     run.log_table("partitions", columns, [
         [k, *[r["metrics"].get(m) for m in columns[1:-2]], r["train_seconds"], r["examples_per_second"]]

@@ -3,6 +3,7 @@
 from dagster import Definitions, define_asset_job
 
 from recs_assets.environment import build_resources
+from recs_assets.evaluation.assets import evaluation
 from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.training.assets import best_model, hyperparameter_partitions, trained_model
@@ -16,7 +17,7 @@ train_models = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model],
+    assets=[raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation],
     jobs=[train_models],
     resources=build_resources(),
 )

@@ -50,3 +50,26 @@ def test_ndcg_hand_computed():
 
 def test_metrics_without_any_relevant_items_are_nan():
     assert math.isnan(recall_at_k(np.array([[1]]), [set()], k=1))
+
+
+def test_map_at_k_follows_the_kaggle_definition():
+    from recs_assets.core.metrics import map_at_k
+
+    # hits at ranks 1 and 3 of 3 relevant: AP = (1/1 + 2/3) / min(3, k=4)
+    assert map_at_k(np.array([[1, 9, 2, 8]]), [{1, 2, 3}], k=4) == pytest.approx((1 + 2 / 3) / 3)
+    # more relevant than k: divide by k
+    assert map_at_k(np.array([[1, 2]]), [{1, 2, 3, 4}], k=2) == pytest.approx(1.0)
+    assert map_at_k(np.array([[7, 8]]), [{1}], k=2) == 0.0
+
+
+def test_hit_rate_mrr_coverage_and_popularity_bias():
+    from recs_assets.core.metrics import coverage_at_k, hit_rate_at_k, mrr_at_k, popularity_bias_at_k
+
+    recs = np.array([[1, 2, 3], [4, 5, 6]])
+    relevant = [{3}, {7}]
+    assert hit_rate_at_k(recs, relevant, k=3) == 0.5
+    assert mrr_at_k(recs, relevant, k=3) == pytest.approx((1 / 3 + 0) / 2)
+    assert mrr_at_k(recs, relevant, k=2) == 0.0
+    assert coverage_at_k(recs, catalogue_size=12, k=2) == pytest.approx(4 / 12)
+    popularity = {1: 10, 2: 10, 3: 10, 4: 0, 5: 0, 6: 0}  # catalogue mean 5
+    assert popularity_bias_at_k(recs, popularity, k=3) == pytest.approx(((10 + 0) / 2) / 5)

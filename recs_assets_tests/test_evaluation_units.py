@@ -1,0 +1,49 @@
+"""Evaluation pieces on hand-made inputs: slices, MRED, embedding tests, baseline, the gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recs_assets.evaluation.baselines import popular_last_week
+from recs_assets.evaluation.gate import promotion_decision
+from recs_assets.evaluation.slices import latent_diversity, less_wrong, mred, miss_rates, pair_misses
+
+
+def test_pair_misses_and_mred_hand_computed():
+    recommended = pd.DataFrame({"customer_id": ["a", "b"], "items": [[1, 2], [3, 4]]})
+    truth = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b"], "article_id": [1, 5, 3, 4], "band": ["young", "young", "old", "old"],
+    })
+    pairs = pair_misses(recommended, truth, k=2)
+    assert pairs["miss"].tolist() == [False, True, False, False]
+    assert miss_rates(pairs, "band") == {"old": 0.0, "young": 0.5}
+    assert mred(pairs, "band") == pytest.approx((abs(0 - 0.25) + abs(0.5 - 0.25)) / 2)
+    assert pair_misses(recommended, truth, k=1)["miss"].tolist() == [False, True, False, True]
+
+
+def test_less_wrong_and_latent_diversity():
+    emb = {1: np.array([1.0, 0.0]), 2: np.array([0.0, 1.0]), 3: np.array([1.0, 1.0])}
+    # top item 1, bought items 2 and 3: closest is 3 at cos 45° ≈ 0.7071
+    assert less_wrong(np.array([1]), [[2, 3]], emb) == pytest.approx(np.sqrt(0.5))
+    assert latent_diversity([[1, 2]], emb) == pytest.approx(1.0)  # orthogonal: distance 1
+    assert latent_diversity([[1, 1]], emb) == pytest.approx(0.0)
+    assert np.isnan(less_wrong(np.array([9]), [[2]], emb))  # unknown items are skipped
+
+
+def test_popular_last_week_counts_only_the_last_seven_days():
+    days = pd.to_datetime(["2020-01-01"] * 5 + ["2020-01-10", "2020-01-10", "2020-01-12", "2020-01-12", "2020-01-12"])
+    train = pd.DataFrame({"t_dat": days, "article_id": [9, 9, 9, 9, 9, 2, 2, 3, 3, 1]})
+    assert popular_last_week(train, k=2) == [2, 3]  # 9 sold most, but not in the last week; 2 and 3 tie
+    assert popular_last_week(train, k=5) == [2, 3, 1]
+
+
+def test_gate_needs_lift_and_bounded_slices():
+    model, base = {"map_at_k": 0.21}, {"map_at_k": 0.20}
+    bounds = {"age_band": 0.1}
+    assert not promotion_decision(model, base, {"age_band": 0.05}, "map_at_k", 0.10, bounds).passed
+    ok = promotion_decision(model, base, {"age_band": 0.05, "other": 0.9}, "map_at_k", 0.04, bounds)
+    assert ok.passed and any("not gated" in r for r in ok.reasons)
+    skewed = promotion_decision(model, base, {"age_band": 0.2}, "map_at_k", 0.0, bounds)
+    assert not skewed.passed and skewed.reasons == ["MRED age_band: 0.2000 (bound 0.1000)"]

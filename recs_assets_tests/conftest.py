@@ -33,3 +33,40 @@ def warehouse(tmp_path):
     from recs_assets.resources.warehouse import DuckDBWarehouse
 
     return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture(scope="session")
+def trained_pipeline(tmp_path_factory):
+    """Raw → marts → features, two trained partitions and best_model, in one shared instance."""
+    from dagster import AssetSelection, DagsterInstance, FilesystemIOManager, materialize
+
+    from recs_assets.environment import build_resources
+    from recs_assets.ingest.assets import raw_tables
+    from recs_assets.resources.model_store import LocalModelStore
+    from recs_assets.resources.tracker import ExperimentTracker
+    from recs_assets.resources.warehouse import DuckDBWarehouse
+    from recs_assets.transform.assets import dbt_marts
+
+    from recs_assets_tests.helpers import TRAINED, all_assets
+
+    assets = all_assets()
+    root = tmp_path_factory.mktemp("training")
+    resources = {
+        **build_resources("local"),
+        "warehouse": DuckDBWarehouse(path=str(root / "w.duckdb")),
+        "model_store": LocalModelStore(root=str(root / "store")),
+        "tracker": ExperimentTracker(dir=str(root), mode="offline"),
+        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
+    }
+    instance = DagsterInstance.ephemeral()
+    run = {"ops": {"raw_tables": {"config": {"scale": 0.001, "seed": 21}}}}
+    marts = AssetSelection.assets(raw_tables, dbt_marts)
+    assert materialize(assets, selection=marts, resources=resources, instance=instance, run_config=run).success
+    features = ["nvt_workflow", "transformed_train", "transformed_validation", "transformed_test"]
+    assert materialize(assets, selection=features, resources=resources, instance=instance).success
+    trained = {
+        key: materialize(assets, selection=["trained_model"], partition_key=key, resources=resources, instance=instance)
+        for key in TRAINED
+    }
+    best = materialize(assets, selection=["best_model"], resources=resources, instance=instance)
+    return {"root": root, "resources": resources, "instance": instance, "trained": trained, "best": best}

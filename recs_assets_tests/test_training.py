@@ -7,56 +7,18 @@ import glob
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
 
 from recs_assets.core.topk import top_k
-from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.features.workflow import OOV_INDEX, load_workflow, prepare_features, read_transformed
-from recs_assets.ingest.assets import raw_tables
-from recs_assets.resources.model_store import LocalModelStore
-from recs_assets.resources.tracker import ExperimentTracker
-from recs_assets.resources.warehouse import DuckDBWarehouse
-from recs_assets.training.assets import best_model, trained_model
 from recs_assets.training.grid import GRID, Hyperparameters
 from recs_assets.training.selection import comparison_table, select_best
-from recs_assets.transform.assets import dbt_marts
-
-ALL_ASSETS = [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model]
-TRAINED = [GRID[0].key, GRID[2].key]
+from recs_assets_tests.helpers import TRAINED
+from recs_assets_tests.helpers import metadata as _metadata
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """Raw → marts → features, then two partitions and best_model, in one shared instance."""
-    from dagster import FilesystemIOManager
-    from recs_assets.environment import build_resources
-
-    root = tmp_path_factory.mktemp("training")
-    resources = {
-        **build_resources("local"),
-        "warehouse": DuckDBWarehouse(path=str(root / "w.duckdb")),
-        "model_store": LocalModelStore(root=str(root / "store")),
-        "tracker": ExperimentTracker(dir=str(root), mode="offline"),
-        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
-    }
-    instance = DagsterInstance.ephemeral()
-    run = {"ops": {"raw_tables": {"config": {"scale": 0.001, "seed": 21}}}}
-    marts = AssetSelection.assets(raw_tables, dbt_marts)
-    assert materialize(ALL_ASSETS, selection=marts, resources=resources, instance=instance, run_config=run).success
-    assert materialize(ALL_ASSETS, selection=["nvt_workflow", "transformed_train", "transformed_validation",
-                                              "transformed_test"], resources=resources, instance=instance).success
-    results = {
-        key: materialize(ALL_ASSETS, selection=["trained_model"], partition_key=key, resources=resources,
-                         instance=instance)
-        for key in TRAINED
-    }
-    best = materialize(ALL_ASSETS, selection=["best_model"], resources=resources, instance=instance)
-    return {"root": root, "resources": resources, "instance": instance, "trained": results, "best": best}
-
-
-def _metadata(result, asset):
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+def pipeline(trained_pipeline):
+    return trained_pipeline
 
 
 def test_workflow_is_fit_on_train_rows_only(pipeline):

@@ -1,0 +1,28 @@
+"""Helpers shared by the test modules."""
+
+from __future__ import annotations
+
+
+def metadata(result, asset: str) -> dict:
+    """Metadata values of one asset's materialization in a run result."""
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def all_assets():
+    from recs_assets.evaluation.assets import evaluation
+    from recs_assets.features.assets import nvt_workflow, transformed_splits
+    from recs_assets.ingest.assets import raw_tables
+    from recs_assets.training.assets import best_model, trained_model
+    from recs_assets.transform.assets import dbt_marts
+
+    return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation]
+
+
+def _grid_keys():
+    from recs_assets.training.grid import GRID
+
+    return [GRID[0].key, GRID[2].key]
+
+
+TRAINED = _grid_keys()

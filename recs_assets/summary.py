@@ -48,18 +48,32 @@ def main() -> None:
 
 def _print_best_model() -> None:
     """The latest best_model materialization of this DAGSTER_HOME, if any."""
-    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+    from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, DagsterInstance
 
     try:
         instance = DagsterInstance.get()
     except Exception:  # no DAGSTER_HOME: runs were not recorded, nothing to show
         return
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey("best_model")), limit=1).records
-    if records:
-        meta = records[0].asset_materialization.metadata
+    def latest(asset: str):
+        records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset)), limit=1).records
+        return records[0].asset_materialization.metadata if records else None
+
+    if meta := latest("best_model"):
         print(f"\nbest model: {meta['best_partition'].value} ({meta['reason'].value})")
         print(f"model: {meta['model_uri'].value}\n")
         print(meta["comparison"].value)
+    if meta := latest("evaluation"):
+        print(f"\ntest week, {meta['test_users'].value} users, model {meta['partition'].value} vs popularity:\n")
+        print(meta["metrics"].value)
+        print()
+        print(meta["mred"].value)
+        print(f"\nRecList report: {meta['report_uri'].value}")
+        check = instance.get_latest_asset_check_evaluation_record(AssetCheckKey(AssetKey("evaluation"), "promotion_gate"))
+        if check and check.event and check.event.asset_check_evaluation:
+            evaluation = check.event.asset_check_evaluation
+            verdict = "PASSED" if evaluation.passed else "FAILED"
+            reasons = evaluation.metadata.get("reasons")
+            print(f"promotion gate: {verdict}\n{reasons.value if reasons else ''}")
 
 
 if __name__ == "__main__":

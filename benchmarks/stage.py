@@ -9,9 +9,7 @@ import argparse
 import json
 import resource
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 
 def _peak_mb(who: int) -> float:

@@ -7,6 +7,7 @@ from recs_assets.evaluation.assets import evaluation
 from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.training.assets import best_model, hyperparameter_partitions, trained_model
+from recs_assets.serving.assets import recommendations, served_recommendations
 from recs_assets.transform.assets import dbt_marts
 
 train_models = define_asset_job(
@@ -17,7 +18,8 @@ train_models = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation],
+    assets=[raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation,
+            recommendations, served_recommendations],
     jobs=[train_models],
     resources=build_resources(),
 )

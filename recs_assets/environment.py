@@ -48,6 +48,21 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+def build_cache(env: Environment | None = None):
+    """The recommendation cache: SQLite under the data folder locally, DynamoDB in production
+    (``RECS_DYNAMODB_PREFIX``, ``RECS_DYNAMODB_ENDPOINT`` optional, AWS credentials from the usual vars)."""
+    if (env or current_environment()) == "local":
+        from recs_assets.serving.cache import SQLiteCache
+
+        return SQLiteCache(path=str(data_dir() / "recommendations.sqlite"))
+    from recs_assets.serving.dynamodb_cache import DynamoDBCache
+
+    return DynamoDBCache(
+        table_prefix=os.environ.get("RECS_DYNAMODB_PREFIX", "recs"),
+        endpoint_url=os.environ.get("RECS_DYNAMODB_ENDPOINT") or None,
+    )
+
+
 def build_resources(env: Environment | None = None) -> dict:
     """The resources of one environment, keyed as the assets expect them."""
     from dagster_dbt import DbtCliResource
@@ -73,6 +88,7 @@ def build_resources(env: Environment | None = None) -> dict:
             "model_store": LocalModelStore(root=str(data_dir() / "model_store")),
             "tracker": ExperimentTracker(dir=str(data_dir())),  # runs land in data/wandb
             "io_manager": FilesystemIOManager(base_dir=str(data_dir() / "io")),
+            "cache": build_cache(env),
         }
 
     from dagster import EnvVar
@@ -98,4 +114,5 @@ def build_resources(env: Environment | None = None) -> dict:
         "io_manager": S3PickleIOManager(
             s3_resource=S3Resource(), s3_bucket=EnvVar("RECS_S3_BUCKET"), s3_prefix="recs_assets/io"
         ),
+        "cache": build_cache(env),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,21 @@ def pytest_configure(config: pytest.Config) -> None:
         cwd=REPO,
         check=True,
     )
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch):
+    """A moto server on loopback: boto3 talks real HTTP to it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(var, value)
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture

@@ -73,3 +73,11 @@ def test_hit_rate_mrr_coverage_and_popularity_bias():
     assert coverage_at_k(recs, catalogue_size=12, k=2) == pytest.approx(4 / 12)
     popularity = {1: 10, 2: 10, 3: 10, 4: 0, 5: 0, 6: 0}  # catalogue mean 5
     assert popularity_bias_at_k(recs, popularity, k=3) == pytest.approx(((10 + 0) / 2) / 5)
+
+
+def test_top_k_excludes_given_items_per_query():
+    queries = np.array([[1.0], [1.0]])
+    items = np.array([[3.0], [2.0], [1.0]])
+    indices, scores = top_k(queries, items, k=2, exclude=[np.array([0]), np.array([], dtype=int)])
+    assert indices.tolist() == [[1, 2], [0, 1]]
+    assert scores[0].tolist() == [2.0, 1.0]

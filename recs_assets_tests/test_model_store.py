@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from recs_assets.resources.model_store import LocalModelStore, S3ModelStore
 
@@ -31,17 +30,9 @@ def test_local_store_names_missing_artifacts(tmp_path):
 
 
 @pytest.fixture
-def s3_endpoint(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(var, value)
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="models")
-    yield endpoint
-    server.stop()
+def s3_endpoint(moto_endpoint):
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="models")
+    return moto_endpoint
 
 
 def test_s3_store_round_trips_over_http(s3_endpoint, tmp_path):

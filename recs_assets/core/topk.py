@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
-def top_k(queries: np.ndarray, items: np.ndarray, k: int, block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    queries: np.ndarray,
+    items: np.ndarray,
+    k: int,
+    block_size: int = 4096,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``items`` and scores of the ``k`` best items per query row, best first.
 
-    Scores are ``queries @ items.T``; ties keep the lower item index first. Memory is
+    Scores are ``queries @ items.T``; ties keep the lower item index first. ``exclude[i]`` lists item
+    indices query ``i`` must not get (e.g. already bought); they score -inf and sort last. Memory is
     ``block_size * len(items)`` scores at a time.
     """
     if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
@@ -19,6 +28,9 @@ def top_k(queries: np.ndarray, items: np.ndarray, k: int, block_size: int = 4096
     scores = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block_size):
         block = queries[start : start + block_size] @ items.T
+        if exclude is not None:
+            for row, banned in enumerate(exclude[start : start + len(block)]):
+                block[row, banned] = -np.inf
         part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < len(items) else np.tile(np.arange(len(items)), (len(block), 1))
         part_scores = np.take_along_axis(block, part, axis=1)
         # sort by score desc, then by item index asc, for a stable, reproducible order

@@ -14,7 +14,13 @@ from contextlib import contextmanager
 import pandas as pd
 from dagster_snowflake import SnowflakeResource
 
-from recs_assets.resources.warehouse import StagedLoad, Warehouse, create_table_sql, safe_identifier
+from recs_assets.resources.warehouse import (
+    StagedLoad,
+    Warehouse,
+    create_table_sql,
+    publish_or_discard,
+    safe_identifier,
+)
 
 
 class _SnowflakeLoad:
@@ -74,12 +80,8 @@ class SnowflakeWarehouse(Warehouse):
     ) -> Iterator[StagedLoad]:
         with self.snowflake.get_connection() as conn:
             load = _SnowflakeLoad(conn, safe_identifier(schema), tables, load_id or uuid.uuid4().hex)
-            try:
+            with publish_or_discard(load):
                 yield load
-                load.publish()
-            except BaseException:
-                load.discard()
-                raise
 
     def query(self, sql: str) -> pd.DataFrame:
         with self.snowflake.get_connection() as conn:

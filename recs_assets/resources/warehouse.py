@@ -44,6 +44,17 @@ def safe_identifier(name: str) -> str:
     return name
 
 
+@contextmanager
+def publish_or_discard(load):
+    """Yield the load; publish it when the block succeeds, discard its staging on any error."""
+    try:
+        yield load
+        load.publish()
+    except BaseException:
+        load.discard()
+        raise
+
+
 def create_table_sql(qualified: str, columns: dict[str, str]) -> str:
     # Unquoted on purpose: Snowflake then stores upper case, which dbt's unquoted names match.
     cols = ", ".join(f"{safe_identifier(c)} {SQL_TYPES[k]}" for c, k in columns.items())
@@ -137,13 +148,8 @@ class DuckDBWarehouse(Warehouse):
         con = self.connect()
         try:
             con.execute(f"create schema if not exists {safe_identifier(schema)}")
-            load = _DuckDBLoad(con, schema, tables, load_id or uuid.uuid4().hex)
-            try:
+            with publish_or_discard(_DuckDBLoad(con, schema, tables, load_id or uuid.uuid4().hex)) as load:
                 yield load
-                load.publish()
-            except BaseException:
-                load.discard()
-                raise
         finally:
             con.close()
 

@@ -1,0 +1,44 @@
+"""The HTTP API (FastAPI on uvicorn) over the recommendation cache.
+
+    GET /recommendations/{user_id}?k=12  → items, scores, model version, whether the fallback was used
+    GET /health                          → 200 with the current version, 503 when the cache is down
+
+Run locally against the embedded cache: ``make serve`` (see README).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Query
+from fastapi.responses import JSONResponse
+
+from recs_assets.serving.cache import CacheUnavailable, RecommendationCache
+from recs_assets.serving.service import MAX_K, BadRequest, recommend
+
+
+def create_app(cache: RecommendationCache) -> FastAPI:
+    app = FastAPI(title="recs_assets", version="1")
+
+    @app.exception_handler(CacheUnavailable)
+    async def _cache_down(request, exc: CacheUnavailable):
+        return JSONResponse(status_code=503, content={"detail": "recommendation cache unavailable"})
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request, exc: BadRequest):
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "version": cache.current_version(), "cache": cache.describe()}
+
+    @app.get("/recommendations/{user_id}")
+    def recommendations(user_id: str, k: int = Query(12, ge=1, le=MAX_K)):
+        return recommend(cache, user_id, k).as_dict()
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app over this environment's cache (``RECS_ENV``); used by ``uvicorn --factory``."""
+    from recs_assets.environment import build_cache
+
+    return create_app(build_cache())

@@ -1,0 +1,166 @@
+"""DynamoDB backend of the recommendation cache (boto3; AWS, DynamoDB Local or moto by endpoint).
+
+Each published version is its own table ``{prefix}-{version}`` keyed by ``user_id``; a pointer table
+``{prefix}-pointer`` holds one item naming the current table, its model version and the fallback
+list. Publishing fills the new table (BatchWriteItem, unprocessed items retried with exponential
+backoff), then flips the pointer with one PutItem, then deletes older version tables. Items carry
+``expires_at`` for DynamoDB's TTL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+
+from pydantic import Field
+
+from recs_assets.serving.cache import CacheUnavailable, PublishReport, Recommendation, RecommendationCache
+
+
+def _table_suffix(version: str) -> str:
+    return hashlib.sha1(version.encode()).hexdigest()[:16]
+
+
+def _number(x) -> Decimal:
+    return Decimal(str(round(float(x), 6)))
+
+
+def _plain(values):
+    return [int(v) if isinstance(v, Decimal) and v == v.to_integral_value() else
+            float(v) if isinstance(v, Decimal) else v for v in values]
+
+
+class DynamoDBCache(RecommendationCache):
+    table_prefix: str = "recs"
+    endpoint_url: str | None = Field(None, description="e.g. a moto server or DynamoDB Local; None = AWS")
+    region_name: str | None = None
+    ttl_days: int = 14
+    max_attempts: int = Field(8, description="BatchWriteItem attempts before a publish fails")
+    backoff_seconds: float = 0.05
+
+    def _client(self):
+        import boto3
+
+        return boto3.client("dynamodb", endpoint_url=self.endpoint_url, region_name=self.region_name)
+
+    @property
+    def pointer_table(self) -> str:
+        return f"{self.table_prefix}-pointer"
+
+    def _ensure_table(self, client, name: str, key: str) -> None:
+        try:
+            client.create_table(
+                TableName=name, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            )
+        except client.exceptions.ResourceInUseException:
+            return
+        client.get_waiter("table_exists").wait(TableName=name)
+        if key == "user_id":
+            client.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+            )
+
+    def _pointer(self, client) -> dict | None:
+        try:
+            item = client.get_item(TableName=self.pointer_table, Key={"name": {"S": "current"}}, ConsistentRead=True)
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        return item.get("Item")
+
+    def write_batch(self, client, table: str, requests: list[dict]) -> None:
+        """BatchWriteItem with retries of unprocessed items and exponential backoff."""
+        pending = {table: requests}
+        for attempt in range(self.max_attempts):
+            response = client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(self.backoff_seconds * 2**attempt)
+        left = sum(len(v) for v in pending.values())
+        raise RuntimeError(f"DynamoDB left {left} items unprocessed after {self.max_attempts} attempts")
+
+    def publish(self, version: str, rows: Iterable[Recommendation], fallback: list, model_version: str) -> PublishReport:
+        start = time.perf_counter()
+        client = self._client()
+        self._ensure_table(client, self.pointer_table, "name")
+        current = self._pointer(client)
+        if current and current["version"]["S"] == version:
+            return PublishReport(version, 0, time.perf_counter() - start, already_current=True)
+        table = f"{self.table_prefix}-{_table_suffix(version)}"
+        self._ensure_table(client, table, "user_id")
+        now = time.time()
+        expires = str(int(now + self.ttl_days * 86400))
+        count, batch = 0, []
+        for rec in rows:
+            batch.append({"PutRequest": {"Item": {
+                "user_id": {"S": str(rec.user_id)},
+                "items": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in rec.items]},
+                "scores": {"L": [{"N": str(_number(s))} for s in rec.scores]},
+                "model_version": {"S": model_version},
+                "created_at": {"N": str(now)},
+                "expires_at": {"N": expires},
+            }}})
+            if len(batch) == 25:
+                self.write_batch(client, table, batch)
+                count, batch = count + 25, []
+        if batch:
+            self.write_batch(client, table, batch)
+            count += len(batch)
+        client.put_item(TableName=self.pointer_table, Item={
+            "name": {"S": "current"}, "version": {"S": version}, "table": {"S": table},
+            "model_version": {"S": model_version}, "created_at": {"N": str(now)}, "rows": {"N": str(count)},
+            "fallback": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in fallback]},
+        })
+        removed = []
+        for name in client.list_tables()["TableNames"]:
+            if name.startswith(f"{self.table_prefix}-") and name not in (table, self.pointer_table):
+                client.delete_table(TableName=name)
+                removed.append(name)
+        return PublishReport(version, count, time.perf_counter() - start, removed_versions=tuple(removed))
+
+    def _read(self, fn):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(self._client())
+        except (BotoCoreError, ClientError) as exc:
+            raise CacheUnavailable(f"DynamoDB cache {self.table_prefix}: {exc}") from exc
+
+    def current_version(self) -> str | None:
+        pointer = self._read(self._pointer)
+        return pointer["version"]["S"] if pointer else None
+
+    def get(self, user_id: str) -> dict | None:
+        def read(client):
+            pointer = self._pointer(client)
+            if pointer is None:
+                raise CacheUnavailable(f"DynamoDB cache {self.table_prefix} has no published version")
+            item = client.get_item(TableName=pointer["table"]["S"], Key={"user_id": {"S": user_id}}).get("Item")
+            return item
+
+        item = self._read(read)
+        if item is None:
+            return None
+        return {
+            "items": _plain([Decimal(v["N"]) if "N" in v else v["S"] for v in item["items"]["L"]]),
+            "scores": [float(v["N"]) for v in item["scores"]["L"]],
+            "model_version": item["model_version"]["S"],
+            "created_at": float(item["created_at"]["N"]),
+        }
+
+    def fallback(self) -> dict:
+        pointer = self._read(self._pointer)
+        if pointer is None:
+            raise CacheUnavailable(f"DynamoDB cache {self.table_prefix} has no published version")
+        return {
+            "items": _plain([Decimal(v["N"]) if "N" in v else v["S"] for v in pointer["fallback"]["L"]]),
+            "scores": None, "model_version": pointer["model_version"]["S"],
+            "created_at": float(pointer["created_at"]["N"]),
+        }
+
+    def describe(self) -> str:
+        return f"dynamodb:{self.endpoint_url or 'aws'}/{self.table_prefix}"

@@ -1,0 +1,49 @@
+"""What one recommendation request does, shared by the HTTP API and the Lambda handler."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from recs_assets.serving.cache import RecommendationCache
+
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+MAX_K = 100
+
+
+class BadRequest(ValueError):
+    """The request is malformed; the message says how."""
+
+
+@dataclass(frozen=True)
+class RecommendationResponse:
+    user_id: str
+    items: list
+    scores: list[float] | None
+    model_version: str
+    fallback: bool
+
+    def as_dict(self) -> dict:
+        # Only what was recommended: never anything the user truly bought in held-out data.
+        return {"user_id": self.user_id, "items": self.items, "scores": self.scores,
+                "model_version": self.model_version, "fallback": self.fallback}
+
+
+def validate(user_id: str, k: int) -> None:
+    if not USER_ID_PATTERN.match(user_id):
+        raise BadRequest("user_id must be 1-128 characters of letters, digits, '_' or '-'")
+    if not 1 <= k <= MAX_K:
+        raise BadRequest(f"k must be between 1 and {MAX_K}, got {k}")
+
+
+def recommend(cache: RecommendationCache, user_id: str, k: int) -> RecommendationResponse:
+    """The user's top k from the cache, or the popular fallback for unknown users.
+
+    Raises ``BadRequest`` for malformed input and ``CacheUnavailable`` when the cache cannot answer.
+    """
+    validate(user_id, k)
+    record = cache.get(user_id)
+    if record is None:
+        fallback = cache.fallback()
+        return RecommendationResponse(user_id, fallback["items"][:k], None, fallback["model_version"], True)
+    return RecommendationResponse(user_id, record["items"][:k], record["scores"][:k], record["model_version"], False)

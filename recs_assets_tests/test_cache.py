@@ -1,0 +1,119 @@
+"""Both cache backends: atomic versioned publish, idempotence, failure half-way, clean-up.
+DynamoDB runs against moto's server over HTTP."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from recs_assets.serving.cache import CacheUnavailable, Recommendation, SQLiteCache
+from recs_assets.serving.dynamodb_cache import DynamoDBCache
+
+
+def rows(n: int, tag: int, fail_after: int | None = None):
+    for i in range(n):
+        if fail_after is not None and i == fail_after:
+            raise RuntimeError("disk full (injected)")
+        yield Recommendation(f"u{i}", [tag * 100 + j for j in range(3)], [1.0, 0.5, 0.25])
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def cache(request, tmp_path):
+    if request.param == "sqlite":
+        return SQLiteCache(path=str(tmp_path / "cache.sqlite"), batch_size=7)
+    endpoint = request.getfixturevalue("moto_endpoint")
+    return DynamoDBCache(endpoint_url=endpoint, table_prefix="t", backoff_seconds=0.001)
+
+
+def test_nothing_published_reads_as_unavailable(cache):
+    with pytest.raises(CacheUnavailable):
+        cache.fallback()
+
+
+def test_publish_then_read(cache):
+    report = cache.publish("v1", rows(60, tag=1), fallback=[7, 8, 9], model_version="model-a")
+    assert report.rows == 60 and not report.already_current
+    got = cache.get("u5")
+    assert got["items"] == [100, 101, 102] and got["scores"] == [1.0, 0.5, 0.25]
+    assert got["model_version"] == "model-a"
+    assert cache.get("nobody") is None
+    assert cache.fallback()["items"] == [7, 8, 9]
+    assert cache.current_version() == "v1"
+
+
+def test_republishing_the_current_version_is_a_no_op(cache):
+    cache.publish("v1", rows(10, tag=1), [1], "model-a")
+    again = cache.publish("v1", rows(10, tag=9), [1], "model-a")
+    assert again.already_current and again.rows == 0
+    assert cache.get("u1")["items"][0] == 100
+
+
+def test_failure_half_way_keeps_readers_on_the_previous_version(cache):
+    cache.publish("v1", rows(30, tag=1), [1], "model-a")
+    with pytest.raises(RuntimeError, match="injected"):
+        cache.publish("v2", rows(30, tag=2, fail_after=20), [2], "model-b")
+    assert cache.current_version() == "v1"
+    assert cache.get("u3")["items"][0] == 100 and cache.get("u3")["model_version"] == "model-a"
+    # the retry after the failure completes and flips
+    report = cache.publish("v2", rows(30, tag=2), [2], "model-b")
+    assert report.rows == 30 and cache.get("u3")["items"][0] == 200
+
+
+def test_old_versions_are_removed_after_the_flip(cache):
+    cache.publish("v1", rows(5, tag=1), [1], "a")
+    report = cache.publish("v2", rows(5, tag=2), [2], "b")
+    assert len(report.removed_versions) == 1
+    assert cache.get("u1")["items"][0] == 200
+
+
+class FlakyDynamoDB:
+    """A real boto3 client that, like DynamoDB under throttling, leaves part of each first batch unprocessed."""
+
+    def __init__(self, client):
+        self._client, self.calls, self.returned_unprocessed = client, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems):
+        self.calls += 1
+        [(table, requests)] = RequestItems.items()
+        if self.calls % 2 == 1 and len(requests) > 1:
+            keep, later = requests[: len(requests) // 2], requests[len(requests) // 2 :]
+            self._client.batch_write_item(RequestItems={table: keep})
+            self.returned_unprocessed += len(later)
+            return {"UnprocessedItems": {table: later}}
+        return self._client.batch_write_item(RequestItems=RequestItems)
+
+
+def test_dynamodb_retries_unprocessed_items(moto_endpoint):
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="r", backoff_seconds=0.001)
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    cache._ensure_table(client, "r-data", "user_id")
+    flaky = FlakyDynamoDB(client)
+    requests = [{"PutRequest": {"Item": {"user_id": {"S": f"u{i}"}}}} for i in range(25)]
+    cache.write_batch(flaky, "r-data", requests)
+    assert flaky.returned_unprocessed > 0
+    assert client.scan(TableName="r-data", Select="COUNT")["Count"] == 25
+
+
+def test_dynamodb_gives_up_after_max_attempts(moto_endpoint):
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="g", backoff_seconds=0.001, max_attempts=3)
+
+    class NeverDone:
+        def batch_write_item(self, RequestItems):
+            return {"UnprocessedItems": RequestItems}
+
+    with pytest.raises(RuntimeError, match="1 items unprocessed after 3 attempts"):
+        cache.write_batch(NeverDone(), "g-data", [{"PutRequest": {"Item": {"user_id": {"S": "x"}}}}])
+
+
+def test_dynamodb_items_carry_ttl_and_metadata(moto_endpoint):
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="m")
+    cache.publish("v1", rows(3, tag=1), [1], "model-a")
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    table = client.get_item(TableName="m-pointer", Key={"name": {"S": "current"}})["Item"]["table"]["S"]
+    item = client.get_item(TableName=table, Key={"user_id": {"S": "u0"}})["Item"]
+    assert {"expires_at", "created_at", "model_version", "items", "scores"} <= set(item)
+    ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"

@@ -14,9 +14,11 @@ def all_assets():
     from recs_assets.features.assets import nvt_workflow, transformed_splits
     from recs_assets.ingest.assets import raw_tables
     from recs_assets.training.assets import best_model, trained_model
+    from recs_assets.serving.assets import recommendations, served_recommendations
     from recs_assets.transform.assets import dbt_marts
 
-    return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation]
+    return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation,
+            recommendations, served_recommendations]
 
 
 def _grid_keys():

@@ -10,6 +10,7 @@ import pytest
 from dagster import FilesystemIOManager, asset, materialize
 
 from recs_assets.features.workflow import read_transformed
+from recs_assets.serving.cache import Recommendation, SQLiteCache
 from recs_assets_tests.helpers import all_assets, metadata
 
 
@@ -68,10 +69,18 @@ def test_gate_blocks_an_untrained_model(trained_pipeline, tmp_path):
 
     io_dir = tmp_path / "io"
     shutil.copytree(Path(p["root"]) / "io", io_dir)  # keep the shared run's values untouched
-    resources = {**p["resources"], "io_manager": FilesystemIOManager(base_dir=str(io_dir))}
+    served = SQLiteCache(path=str(tmp_path / "served.sqlite"))
+    served.publish("good-version", [Recommendation("u", [1], [1.0])], [1], "previous-model")
+    resources = {**p["resources"], "io_manager": FilesystemIOManager(base_dir=str(io_dir)), "cache": served}
     assets = [a for a in all_assets() if "best_model" not in {k.to_user_string() for k in a.keys}]
-    result = materialize([*assets, untrained_best_model], selection=["best_model", "evaluation"],
-                         resources=resources, instance=p["instance"], raise_on_error=False)
+    result = materialize(
+        [*assets, untrained_best_model],
+        selection=["best_model", "evaluation", "recommendations", "served_recommendations"],
+        resources=resources, instance=p["instance"], raise_on_error=False,
+    )
     gate = _gate(result)
     assert not gate.passed and not result.success
     assert any("map_at_k: model" in line for line in gate.metadata["reasons"].value.splitlines())
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "recommendations" not in materialized and "served_recommendations" not in materialized
+    assert served.current_version() == "good-version"  # what is served stays as it is

@@ -47,3 +47,12 @@ def test_gate_needs_lift_and_bounded_slices():
     assert ok.passed and any("not gated" in r for r in ok.reasons)
     skewed = promotion_decision(model, base, {"age_band": 0.2}, "map_at_k", 0.0, bounds)
     assert not skewed.passed and skewed.reasons == ["MRED age_band: 0.2000 (bound 0.1000)"]
+
+
+def test_mred_leaves_out_slices_too_small_to_judge():
+    pairs = pd.DataFrame({"band": ["a"] * 4 + ["b"], "miss": [False, False, True, True, True]})
+    assert mred(pairs, "band", min_pairs=1) == pytest.approx((abs(0.5 - 0.6) + abs(1.0 - 0.6)) / 2)
+    assert mred(pairs, "band", min_pairs=2) == pytest.approx(abs(0.5 - 0.6))
+    assert np.isnan(mred(pairs, "band", min_pairs=10))
+    decision = promotion_decision({"m": 1.0}, {"m": 0.5}, {"band": float("nan")}, "m", 0.0, {"band": 0.1})
+    assert decision.passed and "no slice large enough" in decision.reasons[-1]

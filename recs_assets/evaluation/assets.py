@@ -36,6 +36,7 @@ class EvaluationConfig(Config):
     k: int = Field(12, ge=1, description="Cutoff of every metric (H&M scores the top 12).")
     gate_metric: str = Field("map_at_k", description="Metric the model must win on.")
     min_relative_lift: float = Field(0.05, description="Required lift over the baseline, e.g. 0.05 = 5%.")
+    min_slice_pairs: int = Field(50, ge=1, description="Slices with fewer (user, item) pairs stay out of MRED.")
     max_mred: dict[str, float] = Field(
         default={"user_activity": 0.15, "age_band": 0.15, "product_group": 0.25, "item_popularity": 0.6},
         description="Upper bound on MRED per slice family. Popularity quartiles are served unequally by"
@@ -95,7 +96,9 @@ def evaluation(
     results, plots = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for name, recs in recommenders.items():
-            suite = PurchaseRecList(evaluation_data(recs, truth, train_raw, embeddings, k), name, tmp)
+            suite = PurchaseRecList(
+                evaluation_data(recs, truth, train_raw, embeddings, k, config.min_slice_pairs), name, tmp
+            )
             suite(verbose=False)
             plt.close("all")
             results[name] = suite.results()

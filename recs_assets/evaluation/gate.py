@@ -28,6 +28,9 @@ def promotion_decision(
     (notes if model[metric] >= needed else failures).append(line)
     for family, value in sorted(mred.items()):
         bound = max_mred.get(family)
+        if value != value:  # NaN: no slice had enough pairs to judge
+            notes.append(f"MRED {family}: no slice large enough to judge (not gated)")
+            continue
         if bound is None:
             notes.append(f"MRED {family}: {value:.4f} (not gated)")
             continue

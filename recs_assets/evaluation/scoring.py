@@ -44,7 +44,9 @@ def truth_with_slices(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def evaluation_data(lists: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, embeddings: dict, k: int) -> EvaluationData:
+def evaluation_data(
+    lists: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, embeddings: dict, k: int, min_slice_pairs: int
+) -> EvaluationData:
     popularity = train.groupby("article_id").size()
     return EvaluationData(
         recommended=lists,
@@ -53,6 +55,7 @@ def evaluation_data(lists: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFram
         item_popularity=popularity.to_dict(),
         item_embeddings=embeddings,
         k=k,
+        min_slice_pairs=min_slice_pairs,
     )
 
 

@@ -28,10 +28,16 @@ def miss_rates(pairs: pd.DataFrame, by: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in rates.items()}
 
 
-def mred(pairs: pd.DataFrame, by: str) -> float:
-    """Mean absolute deviation of the slices' miss rates from the overall miss rate."""
+def mred(pairs: pd.DataFrame, by: str, min_pairs: int = 1) -> float:
+    """Mean absolute deviation of the slices' miss rates from the overall miss rate.
+
+    Slices with fewer than ``min_pairs`` pairs are left out: their miss rate is mostly noise.
+    NaN when no slice is large enough.
+    """
     overall = pairs["miss"].mean()
-    return float(np.mean([abs(v - overall) for v in miss_rates(pairs, by).values()]))
+    sizes = pairs.groupby(by).size()
+    rates = {k: v for k, v in miss_rates(pairs, by).items() if sizes[k] >= min_pairs}
+    return float(np.mean([abs(v - overall) for v in rates.values()])) if rates else float("nan")
 
 
 def activity_bin(purchases: pd.Series) -> pd.Series:

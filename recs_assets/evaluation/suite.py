@@ -30,6 +30,7 @@ class EvaluationData:
     item_popularity: dict  # article id → train purchases
     item_embeddings: dict = field(default_factory=dict)  # article id → model embedding
     k: int = 12
+    min_slice_pairs: int = 50  # slices smaller than this are charted but left out of MRED
 
     def lists_and_relevant(self) -> tuple[np.ndarray, list[set]]:
         bought = self.truth.groupby("customer_id")["article_id"].agg(set)
@@ -121,8 +122,9 @@ class PurchaseRecList(RecList):
 
     @rec_test("mred", display_type=CHART_TYPE.BARS)
     def mred(self):
-        """Miss rate equality difference per slice family (0 = every slice served alike)."""
-        return {family: slices.mred(self._pairs, family) for family in SLICE_FAMILIES}
+        """Miss rate equality difference per slice family (0 = every slice served alike); slices with
+        fewer than min_slice_pairs (user, item) pairs are left out as noise."""
+        return {family: slices.mred(self._pairs, family, self.data.min_slice_pairs) for family in SLICE_FAMILIES}
 
     def results(self) -> dict:
         """Test name → result, after the suite has run."""

@@ -82,7 +82,8 @@ def served_recommendations(
 ):
     """The recommendations published to the cache under a new version; readers switch in one step."""
     frame = pd.read_parquet(model_store.local_path(recommendations["key"]) / "recommendations.parquet")
-    rows = (Recommendation(c, list(i), list(s)) for c, i, s in frame.itertuples(index=False))
+    # parquet gives numpy arrays: tolist() turns them into plain ints/floats every backend can store
+    rows = (Recommendation(c, i.tolist(), s.tolist()) for c, i, s in frame.itertuples(index=False))
     report = cache.publish(recommendations["version"], rows, recommendations["fallback"],
                            recommendations["model_version"])
     context.log.info(f"published {report.rows} users to {cache.describe()} as {report.version}"

@@ -37,7 +37,9 @@ def recommend_all(
     exclude = None
     if exclude_purchased:
         position = pd.Series(np.arange(len(item_raw)), index=item_raw)
-        bought = train.groupby("customer_id")["article_id"].agg(lambda a: position.reindex(a.unique()).dropna().astype(int).to_numpy())
+        pairs = pd.DataFrame({"customer": train["customer_id"].to_numpy(),
+                              "item": position.reindex(train["article_id"]).to_numpy()}).dropna().drop_duplicates()
+        bought = pairs.groupby("customer")["item"].apply(lambda s: s.astype(int).to_numpy())
         exclude = [bought.get(u, np.array([], dtype=int)) for u in user_raw]
     indices, scores = top_k(users, items, k, block_size=block_size, exclude=exclude)
     return pd.DataFrame({

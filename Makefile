@@ -8,7 +8,7 @@ SOURCE ?= synthetic
 export RECS_DATA_DIR ?= $(CURDIR)/data/$(SOURCE)
 export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
-.PHONY: install manifest run test dev bench clean
+.PHONY: install manifest run test dev serve bench clean
 
 install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -27,8 +27,8 @@ run: manifest  ## materialize every asset on the embedded defaults (SOURCE=compl
 		$(DAGSTER) asset materialize -m recs_assets --select trained_model --partition $$p || exit 1; \
 	done
 	$(DAGSTER) asset materialize -m recs_assets --select best_model
-	$(DAGSTER) asset materialize -m recs_assets --select evaluation || \
-		echo "evaluation: the promotion gate did not pass (see the summary below)"
+	$(DAGSTER) asset materialize -m recs_assets --select 'evaluation,recommendations,served_recommendations' || \
+		echo "not published: the promotion gate did not pass (see the summary below)"
 	$(UV) run python -m recs_assets.summary
 
 test: manifest  ## the whole test suite
@@ -38,9 +38,13 @@ dev: manifest  ## the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
 	$(UV) run dagster dev -w workspace.yaml
 
+serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
+	$(UV) run uvicorn --factory recs_assets.serving.api:app_from_environment --host 127.0.0.1 --port 8000
+
 bench: manifest  ## benchmarks: raw data + marts, then training (options: see each module's --help)
 	$(UV) run python -m benchmarks.run
 	$(UV) run python -m benchmarks.training
+	$(UV) run python -m benchmarks.serving
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs

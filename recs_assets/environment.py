@@ -30,8 +30,9 @@ def current_environment() -> Environment:
 
 
 def data_dir() -> Path:
-    """Where local data lives (warehouse file, model store, caches): ``RECS_DATA_DIR`` or ./data."""
-    return Path(os.environ.get("RECS_DATA_DIR", REPO_ROOT / "data")).resolve()
+    """Where local data lives (warehouse, model store, cache, runs): ``RECS_DATA_DIR``, by default
+    ./data/synthetic (``make run SOURCE=x`` uses ./data/x)."""
+    return Path(os.environ.get("RECS_DATA_DIR", REPO_ROOT / "data" / "synthetic")).resolve()
 
 
 def duckdb_path() -> Path:

@@ -42,8 +42,31 @@ def main() -> None:
             f" <= test <= {b.last_date:%Y-%m-%d}"
         )
     _print_best_model()
+    _print_serving()
     print(f"\ndata folder: {data_dir()}")
     print("open the UI with run history: make dev  (then http://127.0.0.1:3000)\n")
+
+
+def _print_serving() -> None:
+    from recs_assets.environment import build_cache
+    from recs_assets.serving.cache import CacheUnavailable
+
+    cache = build_cache()
+    try:
+        version = cache.current_version()
+        sample = cache.get(_any_customer()) if version else None
+    except CacheUnavailable:
+        print("\nnothing published to the recommendation cache yet")
+        return
+    print(f"\nserved from {cache.describe()}, version {version}")
+    if sample:
+        print(f"e.g. {sample['items'][:5]}… (model {sample['model_version']})")
+    print("serve it: make serve, then curl 'http://127.0.0.1:8000/recommendations/<customer_id>?k=12'")
+
+
+def _any_customer() -> str:
+    warehouse = build_resources()["warehouse"]
+    return str(warehouse.query("select min(customer_id) as c from marts.train_transactions")["c"].iloc[0])
 
 
 def _print_best_model() -> None:

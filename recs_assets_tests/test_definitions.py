@@ -15,7 +15,7 @@ EXPECTED_ASSETS = {
     "transactions_dedup", "split_boundaries", "customer_activity", "transactions_enriched",
     "transactions_split", "train_transactions", "validation_transactions", "test_transactions",
     "nvt_workflow", "transformed_train", "transformed_validation", "transformed_test",
-    "trained_model", "best_model",
+    "trained_model", "best_model", "evaluation", "recommendations", "served_recommendations",
 }
 
 _PROBE = """
@@ -46,6 +46,8 @@ def test_definitions_load(env, warehouse):
     assert set(loaded["keys"]) == EXPECTED_ASSETS
     assert loaded["resources"]["warehouse"] == warehouse
     assert loaded["resources"]["dbt"] == "DbtCliResource"
+    assert loaded["resources"]["cache"] == {"local": "SQLiteCache", "prod": "DynamoDBCache"}[env]
+    assert loaded["resources"]["model_store"] == {"local": "LocalModelStore", "prod": "S3ModelStore"}[env]
     assert loaded["checks"] >= 30
 
 
@@ -59,6 +61,12 @@ def test_partitions_come_from_the_grid():
 
     assert _load("local")["partitions"] == [p.key for p in GRID]
     assert GRID[0].key == "lr0.01-bs4096-ep3-d64"
+
+
+def test_serving_waits_for_the_evaluation():
+    deps = _load("local")["deps"]
+    assert "evaluation" in deps["recommendations"]
+    assert deps["served_recommendations"] == ["recommendations"]
 
 
 def test_dbt_sources_are_the_raw_assets():

@@ -11,7 +11,7 @@ def top_k(
     queries: np.ndarray,
     items: np.ndarray,
     k: int,
-    block_size: int = 4096,
+    block_size: int = 1024,
     exclude: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``items`` and scores of the ``k`` best items per query row, best first.
@@ -31,7 +31,10 @@ def top_k(
         if exclude is not None:
             for row, banned in enumerate(exclude[start : start + len(block)]):
                 block[row, banned] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < len(items) else np.tile(np.arange(len(items)), (len(block), 1))
+        if k < len(items):  # partition in place of a negated copy: the k largest land at the end
+            part = np.argpartition(block, len(items) - k, axis=1)[:, -k:]
+        else:
+            part = np.tile(np.arange(len(items)), (len(block), 1))
         part_scores = np.take_along_axis(block, part, axis=1)
         # sort by score desc, then by item index asc, for a stable, reproducible order
         order = np.lexsort((part, -part_scores), axis=1)

@@ -21,7 +21,9 @@ from recs_assets.serving.topk_for_users import recommend_all
 class RecommendationsConfig(Config):
     k: int = Field(12, ge=1, le=100)
     exclude_purchased: bool = Field(False, description="Drop items the customer bought in train.")
-    block_size: int = Field(4096, ge=1, description="Customers scored per matrix product.")
+    block_size: int = Field(
+        1024, ge=1, description="Customers scored per matrix product; memory ≈ 12 bytes × block × items."
+    )
 
 
 @asset(

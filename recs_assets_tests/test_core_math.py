@@ -81,3 +81,23 @@ def test_top_k_excludes_given_items_per_query():
     indices, scores = top_k(queries, items, k=2, exclude=[np.array([0]), np.array([], dtype=int)])
     assert indices.tolist() == [[1, 2], [0, 1]]
     assert scores[0].tolist() == [2.0, 1.0]
+
+
+def test_faiss_top_k_agrees_with_numpy_including_exclusions():
+    from recs_assets.core.topk import top_k_faiss
+
+    rng = np.random.default_rng(4)
+    queries, items = rng.normal(size=(500, 8)).astype(np.float32), rng.normal(size=(60, 8)).astype(np.float32)
+    exclude = [rng.choice(60, size=rng.integers(0, 10), replace=False) for _ in range(500)]
+    ours, our_scores = top_k(queries, items, k=12, exclude=exclude)
+    theirs, their_scores = top_k_faiss(queries, items, k=12, block_size=128, exclude=exclude)
+    np.testing.assert_array_equal(theirs, ours)
+    np.testing.assert_allclose(their_scores, our_scores, rtol=1e-4)
+
+
+def test_faiss_top_k_puts_excluded_items_last_when_few_remain():
+    from recs_assets.core.topk import top_k_faiss
+
+    queries, items = np.array([[1.0]], dtype=np.float32), np.array([[3.0], [2.0], [1.0]], dtype=np.float32)
+    indices, scores = top_k_faiss(queries, items, k=3, exclude=[np.array([0, 1])])
+    assert indices[0, 0] == 2 and set(indices[0, 1:]) == {0, 1} and np.isinf(scores[0, 1:]).all()

@@ -5,6 +5,7 @@ import hashlib
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, Failure, MetadataValue, Output, asset
@@ -21,8 +22,9 @@ from recs_assets.serving.topk_for_users import recommend_all
 class RecommendationsConfig(Config):
     k: int = Field(12, ge=1, le=100)
     exclude_purchased: bool = Field(False, description="Drop items the customer bought in train.")
+    engine: Literal["faiss", "numpy"] = Field("faiss", description="Exact top-k engine.")
     block_size: int = Field(
-        1024, ge=1, description="Customers scored per matrix product; memory ≈ 12 bytes × block × items."
+        1024, ge=1, description="numpy engine: customers per matrix product; memory ≈ 12 B × block × items."
     )
 
 
@@ -54,6 +56,7 @@ def recommendations(
         model_store.local_path(best_model["model_key"]), load_workflow(workflow_dir), workflow_dir,
         read_transformed(model_store.local_path(transformed_train["key"])), train,
         k=config.k, exclude_purchased=config.exclude_purchased, block_size=config.block_size,
+        engine=config.engine,
     )
     seconds = time.perf_counter() - start
     fallback = popular_last_week(train, config.k)
@@ -71,6 +74,7 @@ def recommendations(
          "fallback": fallback, "users": len(recs)},
         metadata={
             "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
+            "engine": config.engine,
             "seconds": round(seconds, 2), "users_per_second": round(len(recs) / seconds, 1) if seconds else None,
             "version": version, "uri": uri, "fallback": MetadataValue.json(fallback),
             "preview": MetadataValue.md(preview.to_markdown(index=False)),

@@ -1,4 +1,5 @@
-"""Top-k for every known customer from the towers of a saved model (blocks of matrix products)."""
+"""Top-k for every known customer from the towers of a saved model: faiss's exact inner-product
+search by default (about 4× our numpy blocks on 2 cores, see benchmarks/serving.py), numpy on request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recs_assets.core.topk import top_k
+from recs_assets.core.topk import top_k, top_k_faiss
 from recs_assets.features.workflow import ITEM_ID, USER_ID, read_transformed, transform_split, vocabulary
 
 
@@ -22,7 +23,7 @@ def serving_rows(train: pd.DataFrame) -> pd.DataFrame:
 
 def recommend_all(
     model_dir: str | Path, workflow, workflow_dir: str | Path, train_ds, train: pd.DataFrame,
-    k: int, exclude_purchased: bool = False, block_size: int = 4096,
+    k: int, exclude_purchased: bool = False, block_size: int = 1024, engine: str = "faiss",
 ) -> pd.DataFrame:
     """customer_id, items (raw article ids, best first), scores — for every customer in ``train``."""
     from recs_assets.training.two_tower import item_embeddings, load_towers, query_embeddings
@@ -41,7 +42,10 @@ def recommend_all(
                               "item": position.reindex(train["article_id"]).to_numpy()}).dropna().drop_duplicates()
         bought = pairs.groupby("customer")["item"].apply(lambda s: s.astype(int).to_numpy())
         exclude = [bought.get(u, np.array([], dtype=int)) for u in user_raw]
-    indices, scores = top_k(users, items, k, block_size=block_size, exclude=exclude)
+    if engine == "faiss":
+        indices, scores = top_k_faiss(users, items, k, exclude=exclude)
+    else:
+        indices, scores = top_k(users, items, k, block_size=block_size, exclude=exclude)
     return pd.DataFrame({
         "customer_id": user_raw,
         "items": [item_raw[row].tolist() for row in indices],

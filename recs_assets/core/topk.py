@@ -7,6 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _check_shapes(queries: np.ndarray, items: np.ndarray) -> None:
+    if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
+        raise ValueError(f"shapes do not match: queries {queries.shape}, items {items.shape}")
+
+
 def top_k(
     queries: np.ndarray,
     items: np.ndarray,
@@ -20,8 +25,7 @@ def top_k(
     indices query ``i`` must not get (e.g. already bought); they score -inf and sort last. Memory is
     ``block_size * len(items)`` scores at a time.
     """
-    if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
-        raise ValueError(f"shapes do not match: queries {queries.shape}, items {items.shape}")
+    _check_shapes(queries, items)
     k = min(k, len(items))
     n = len(queries)
     indices = np.empty((n, k), dtype=np.int64)
@@ -57,8 +61,7 @@ def top_k_faiss(
     """
     import faiss
 
-    if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
-        raise ValueError(f"shapes do not match: queries {queries.shape}, items {items.shape}")
+    _check_shapes(queries, items)
     k = min(k, len(items))
     index = faiss.IndexFlatIP(items.shape[1])
     index.add(np.ascontiguousarray(items, dtype=np.float32))

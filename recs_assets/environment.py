@@ -64,13 +64,35 @@ def build_cache(env: Environment | None = None):
     )
 
 
+def build_landing_zone(env: Environment | None = None):
+    """Where new transaction files land: ``RECS_LANDING_DIR`` (default data folder/landing) locally,
+    ``s3://$RECS_S3_BUCKET/$RECS_LANDING_PREFIX`` (default ``landing/``) in production."""
+    from recs_assets.automation.landing_zone import LocalLandingZone, S3LandingZone
+
+    if (env or current_environment()) == "local":
+        return LocalLandingZone(root=os.environ.get("RECS_LANDING_DIR", str(data_dir() / "landing")))
+    from dagster import EnvVar
+
+    return S3LandingZone(
+        bucket=EnvVar("RECS_S3_BUCKET"),
+        prefix=os.environ.get("RECS_LANDING_PREFIX", "landing/"),
+        endpoint_url=os.environ.get("RECS_S3_ENDPOINT") or None,
+    )
+
+
 def build_resources(env: Environment | None = None) -> dict:
     """The resources of one environment, keyed as the assets expect them."""
     from dagster_dbt import DbtCliResource
 
+    from recs_assets.resources.dask_cluster import DaskCluster
     from recs_assets.resources.tracker import ExperimentTracker
 
     env = env or current_environment()
+    shared = {
+        "landing": build_landing_zone(env),
+        # NVTabular on a Dask cluster when RECS_DASK_SCHEDULER is set, in the step otherwise.
+        "dask": DaskCluster(scheduler_address=os.environ.get("RECS_DASK_SCHEDULER") or None),
+    }
     dbt = DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
         profiles_dir=str(DBT_PROJECT_DIR),
@@ -84,6 +106,7 @@ def build_resources(env: Environment | None = None) -> dict:
         from recs_assets.resources.warehouse import DuckDBWarehouse
 
         return {
+            **shared,
             "warehouse": DuckDBWarehouse(path=str(duckdb_path())),
             "dbt": dbt,
             "model_store": LocalModelStore(root=str(data_dir() / "model_store")),
@@ -108,6 +131,7 @@ def build_resources(env: Environment | None = None) -> dict:
         warehouse=EnvVar("SNOWFLAKE_WAREHOUSE"),
     )
     return {
+        **shared,
         "warehouse": SnowflakeWarehouse(snowflake=snowflake),
         "dbt": dbt,
         "model_store": S3ModelStore(bucket=EnvVar("RECS_S3_BUCKET"), prefix="recs_assets/artifacts"),

@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     Config,
+    Failure,
     MetadataValue,
     Output,
     asset,
@@ -23,6 +24,7 @@ from recs_assets.evaluation.gate import promotion_decision
 from recs_assets.evaluation.scoring import evaluation_data, model_lists, same_list_for_all, truth_with_slices
 from recs_assets.evaluation.suite import PurchaseRecList
 from recs_assets.features.workflow import read_transformed
+from recs_assets.training.selection import features_mismatch
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 
@@ -75,6 +77,8 @@ def evaluation(
 ):
     """Test-week metrics over the whole training catalogue for the best model and a popularity
     baseline (the last train week's top sellers), with RecList's behavioural report for both."""
+    if mismatch := features_mismatch(best_model, nvt_workflow):
+        raise Failure(mismatch)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from recs_assets.features.workflow import fit_workflow, load_workflow, transform_split
+from recs_assets.resources.dask_cluster import DaskCluster
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 
@@ -32,13 +33,16 @@ def _read_split(warehouse: Warehouse, split: str) -> pd.DataFrame:
 
 
 @asset(deps=["train_transactions"], group_name="features", kinds={"nvtabular"})
-def nvt_workflow(context: AssetExecutionContext, warehouse: Warehouse, model_store: ModelStore):
+def nvt_workflow(
+    context: AssetExecutionContext, warehouse: Warehouse, model_store: ModelStore, dask: DaskCluster
+):
     """NVTabular workflow fit on the train split only, stored under its data's fingerprint."""
     train = _read_split(warehouse, "train")
     fingerprint = data_fingerprint(train)
     key = f"workflows/{fingerprint}"
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch:
-        workflow = fit_workflow(train, tmp, scratch)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch, dask.client() as client:
+        context.log.info(f"fitting on {dask.describe()}")
+        workflow = fit_workflow(train, tmp, scratch, client=client)
         uri = model_store.publish_dir(tmp, key)
     schema = workflow.output_schema
     table = "\n".join(
@@ -66,10 +70,16 @@ def nvt_workflow(context: AssetExecutionContext, warehouse: Warehouse, model_sto
     deps=[f"{s}_transactions" for s in SPLITS],
 )
 def transformed_splits(
-    context: AssetExecutionContext, nvt_workflow: dict, warehouse: Warehouse, model_store: ModelStore
+    context: AssetExecutionContext, nvt_workflow: dict, warehouse: Warehouse, model_store: ModelStore,
+    dask: DaskCluster,
 ):
     """Each split transformed by the train-fit workflow (parquet + Merlin schema)."""
-    workflow = load_workflow(model_store.local_path(nvt_workflow["key"]))
+    with dask.client() as client:
+        yield from _transform_all(context, nvt_workflow, warehouse, model_store, client)
+
+
+def _transform_all(context, nvt_workflow: dict, warehouse: Warehouse, model_store: ModelStore, client):
+    workflow = load_workflow(model_store.local_path(nvt_workflow["key"]), client=client)
     for split in SPLITS:
         frame = _read_split(warehouse, split)
         key = f"features/{nvt_workflow['fingerprint']}/{split}"

@@ -42,8 +42,11 @@ def prepare_features(frame: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["age", "t_dat"])
 
 
-def build_workflow(categories_dir: str | Path):
-    """The (unfitted) workflow. ``categories_dir`` receives the vocabularies (one per fit)."""
+def build_workflow(categories_dir: str | Path, client=None):
+    """The (unfitted) workflow. ``categories_dir`` receives the vocabularies (one per fit).
+
+    ``client``: a ``distributed.Client`` to fit/transform on a Dask cluster (its workers must see
+    ``categories_dir``); None runs in this process."""
     from merlin.schema import Tags
     from nvtabular import Workflow, ops
 
@@ -60,10 +63,10 @@ def build_workflow(categories_dir: str | Path):
         >> ops.TagAsItemFeatures()
     )
     context = CONTEXT_FEATURES >> ops.Categorify(out_path=out) >> ops.AddTags([Tags.CONTEXT, Tags.USER])
-    return Workflow(user_id + item_id + user + item + price + context)
+    return Workflow(user_id + item_id + user + item + price + context, client=client)
 
 
-def fit_workflow(train: pd.DataFrame, workflow_dir: str | Path, scratch_dir: str | Path):
+def fit_workflow(train: pd.DataFrame, workflow_dir: str | Path, scratch_dir: str | Path, client=None):
     """Fit on the train split only and save to ``workflow_dir``; return the fitted workflow.
 
     Vocabularies are written to ``scratch_dir`` while fitting; ``Workflow.save`` copies them into
@@ -71,16 +74,16 @@ def fit_workflow(train: pd.DataFrame, workflow_dir: str | Path, scratch_dir: str
     """
     import nvtabular as nvt
 
-    workflow = build_workflow(Path(scratch_dir) / "categories")
+    workflow = build_workflow(Path(scratch_dir) / "categories", client=client)
     workflow.fit(nvt.Dataset(prepare_features(train), cpu=True))
     workflow.save(str(Path(workflow_dir) / "workflow"))
     return workflow
 
 
-def load_workflow(workflow_dir: str | Path):
+def load_workflow(workflow_dir: str | Path, client=None):
     from nvtabular import Workflow
 
-    return Workflow.load(str(Path(workflow_dir) / "workflow"))
+    return Workflow.load(str(Path(workflow_dir) / "workflow"), client=client)
 
 
 def transform_split(workflow, frame: pd.DataFrame, out_dir: str | Path) -> None:

@@ -69,3 +69,10 @@ TRANSACTIONS = RawTable(
 )
 RAW_TABLES: tuple[RawTable, ...] = (CUSTOMERS, ARTICLES, TRANSACTIONS)
 RAW_SCHEMA = "raw"
+
+# Transaction files dropped in the landing zone after the initial load are appended here. A separate
+# schema: a full raw reload (which swaps the raw schema on Snowflake) leaves appended files alone.
+LANDING_SCHEMA = "landing"
+LANDED_TRANSACTIONS = RawTable(
+    "landed_transactions", TRANSACTION_COLUMNS, key=None, not_null=TRANSACTIONS.not_null
+)

@@ -1,7 +1,8 @@
 """Snowflake as the raw-data warehouse, through dagster-snowflake's ``SnowflakeResource``.
 
 Same contract as ``DuckDBWarehouse.staged_load``: stage, check, then publish with one
-``ALTER SCHEMA ... SWAP WITH`` so readers see all old raw tables or all new ones.
+``ALTER SCHEMA ... SWAP WITH`` so readers see all old raw tables or all new ones. Appends
+(``staged_append``) replace one load_id's rows with a delete + insert in one transaction.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from recs_assets.resources.warehouse import (
 
 
 class _SnowflakeLoad:
-    def __init__(self, conn, schema: str, tables: dict[str, dict[str, str]], load_id: str) -> None:
+    def __init__(
+        self, conn, schema: str, tables: dict[str, dict[str, str]], load_id: str, append: bool = False
+    ) -> None:
         self.conn, self.schema, self.tables = conn, schema, tables
+        self.load_id, self.append_only = load_id, append
         suffix = re.sub(r"\W", "_", load_id)[:40]
         self.stage_schema = f"{schema}_load_{suffix}".upper()
         with conn.cursor() as cur:
@@ -54,11 +58,29 @@ class _SnowflakeLoad:
             return cur.execute(sql).fetchone()
 
     def publish(self) -> None:
+        if self.append_only:
+            return self._publish_append()
         # One statement swaps the whole raw schema: readers see all old tables or all new ones.
         with self.conn.cursor() as cur:
             cur.execute(f"create schema if not exists {self.schema}")
             cur.execute(f"alter schema {self.schema} swap with {self.stage_schema}")
             cur.execute(f"drop schema {self.stage_schema}")  # now holds the previous tables
+
+    def _publish_append(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"create schema if not exists {self.schema}")
+            cur.execute("begin")
+            try:
+                for table, columns in self.tables.items():
+                    live = f"{self.schema}.{table}"
+                    cur.execute(create_table_sql(live, columns, if_not_exists=True))
+                    cur.execute(f"delete from {live} where load_id = %s", (self.load_id,))
+                    cur.execute(f"insert into {live} select * from {self.qualified(table)}")
+                cur.execute("commit")
+            except BaseException:
+                cur.execute("rollback")
+                raise
+            cur.execute(f"drop schema {self.stage_schema}")
 
     def discard(self) -> None:
         with self.conn.cursor() as cur:
@@ -80,6 +102,15 @@ class SnowflakeWarehouse(Warehouse):
     ) -> Iterator[StagedLoad]:
         with self.snowflake.get_connection() as conn:
             load = _SnowflakeLoad(conn, safe_identifier(schema), tables, load_id or uuid.uuid4().hex)
+            with publish_or_discard(load):
+                yield load
+
+    @contextmanager
+    def staged_append(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str
+    ) -> Iterator[StagedLoad]:
+        with self.snowflake.get_connection() as conn:
+            load = _SnowflakeLoad(conn, safe_identifier(schema), tables, load_id, append=True)
             with publish_or_discard(load):
                 yield load
 

@@ -4,6 +4,8 @@
 Both load atomically through ``staged_load``: rows go into staging tables, whole-table checks run
 against them, and only when everything passed do the staged tables replace the live ones in one step.
 On any error the staging tables are dropped and the live tables stay exactly as they were.
+``staged_append`` is the same, except that publishing replaces only the live rows of this load_id
+(delete + insert in one transaction): loading the same load twice leaves its rows there once.
 """
 
 from __future__ import annotations
@@ -55,15 +57,18 @@ def publish_or_discard(load):
         raise
 
 
-def create_table_sql(qualified: str, columns: dict[str, str]) -> str:
+def create_table_sql(qualified: str, columns: dict[str, str], if_not_exists: bool = False) -> str:
     # Unquoted on purpose: Snowflake then stores upper case, which dbt's unquoted names match.
     cols = ", ".join(f"{safe_identifier(c)} {SQL_TYPES[k]}" for c, k in columns.items())
-    return f"create table {qualified} ({cols})"
+    return f"create table {'if not exists ' if if_not_exists else ''}{qualified} ({cols})"
 
 
 class _DuckDBLoad:
-    def __init__(self, con, schema: str, tables: dict[str, dict[str, str]], load_id: str) -> None:
+    def __init__(
+        self, con, schema: str, tables: dict[str, dict[str, str]], load_id: str, append: bool = False
+    ) -> None:
         self.con, self.schema, self.tables = con, schema, tables
+        self.load_id, self.append_only = load_id, append
         self.suffix = re.sub(r"\W", "_", load_id)[:40]
         for table, columns in tables.items():
             self.con.execute(create_table_sql(self.qualified(table), columns))
@@ -86,9 +91,16 @@ class _DuckDBLoad:
         # DuckDB DDL is transactional: all tables switch together, or none does.
         self.con.execute("begin transaction")
         try:
-            for table in self.tables:
-                self.con.execute(f"drop table if exists {self.schema}.{table}")
-                self.con.execute(f"alter table {self.qualified(table)} rename to {table}")
+            for table, columns in self.tables.items():
+                live = f"{self.schema}.{table}"
+                if self.append_only:
+                    self.con.execute(create_table_sql(live, columns, if_not_exists=True))
+                    self.con.execute(f"delete from {live} where load_id = ?", [self.load_id])
+                    self.con.execute(f"insert into {live} select * from {self.qualified(table)}")
+                    self.con.execute(f"drop table {self.qualified(table)}")
+                else:
+                    self.con.execute(f"drop table if exists {live}")
+                    self.con.execute(f"alter table {self.qualified(table)} rename to {table}")
             self.con.execute("commit")
         except BaseException:
             self.con.execute("rollback")
@@ -105,6 +117,12 @@ class Warehouse(ConfigurableResource):
     def staged_load(
         self, schema: str, tables: dict[str, dict[str, str]], load_id: str | None = None
     ) -> AbstractContextManager[StagedLoad]:
+        raise NotImplementedError
+
+    def staged_append(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str
+    ) -> AbstractContextManager[StagedLoad]:
+        """Like ``staged_load``, but publishing replaces only this load_id's rows in the live tables."""
         raise NotImplementedError
 
     def query(self, sql: str) -> pd.DataFrame:
@@ -149,6 +167,18 @@ class DuckDBWarehouse(Warehouse):
         try:
             con.execute(f"create schema if not exists {safe_identifier(schema)}")
             with publish_or_discard(_DuckDBLoad(con, schema, tables, load_id or uuid.uuid4().hex)) as load:
+                yield load
+        finally:
+            con.close()
+
+    @contextmanager
+    def staged_append(
+        self, schema: str, tables: dict[str, dict[str, str]], load_id: str
+    ) -> Iterator[StagedLoad]:
+        con = self.connect()
+        try:
+            con.execute(f"create schema if not exists {safe_identifier(schema)}")
+            with publish_or_discard(_DuckDBLoad(con, schema, tables, load_id, append=True)) as load:
                 yield load
         finally:
             con.close()

@@ -17,6 +17,7 @@ from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.serving.cache import Recommendation, RecommendationCache
 from recs_assets.serving.topk_for_users import recommend_all
+from recs_assets.training.selection import features_mismatch
 
 
 class RecommendationsConfig(Config):
@@ -44,6 +45,8 @@ def recommendations(
     model_store: ModelStore,
 ):
     """Top-k items for every customer known to the model, and a popularity list for unknown ones."""
+    if mismatch := features_mismatch(best_model, nvt_workflow):
+        raise Failure(mismatch)
     if not evaluation["gate"]["passed"] or evaluation["model_key"] != best_model["model_key"]:
         raise Failure(
             f"model {best_model['model_key']} has not passed the promotion gate "

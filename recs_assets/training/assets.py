@@ -9,6 +9,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     Config,
+    Failure,
     MetadataValue,
     Output,
     StaticPartitionsDefinition,
@@ -16,6 +17,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from recs_assets.deployment.compute import gpu_training_tags
 from recs_assets.features.workflow import read_transformed
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.tracker import ExperimentTracker
@@ -40,8 +42,8 @@ class TrainingConfig(Config):
     ins={"transformed_train": AssetIn(), "transformed_validation": AssetIn()},
     group_name="training",
     kinds={"tensorflow"},
-    # In production the K8s/ECS executors read these to give training a GPU (see deploy/).
-    op_tags={"recs_assets/resources": "gpu"},
+    # In production the K8s/ECS executors read these to give training a GPU (deployment/compute.py).
+    op_tags=gpu_training_tags(),
 )
 def trained_model(
     context: AssetExecutionContext,
@@ -86,6 +88,7 @@ def trained_model(
         "metrics": metrics,
         "model_key": key,
         "model_uri": uri,
+        "workflow": transformed_train["workflow"],  # models are comparable only on the same features
         "train_seconds": result.seconds,
         "examples_per_second": result.examples_per_second,
         "final_loss": result.history["loss"][-1],
@@ -124,13 +127,22 @@ def latest_partition_results(instance, partitions: list[str]) -> dict[str, dict]
     return results
 
 
-@asset(deps=["trained_model"], group_name="training", kinds={"tensorflow"})
-def best_model(context: AssetExecutionContext, config: BestModelConfig, tracker: ExperimentTracker):
+@asset(deps=["trained_model"], ins={"nvt_workflow": AssetIn()}, group_name="training", kinds={"tensorflow"})
+def best_model(
+    context: AssetExecutionContext, config: BestModelConfig, tracker: ExperimentTracker, nvt_workflow: dict
+):
     """The partition with the best validation metric, why, and a comparison of all partitions.
 
     Reads each partition's latest materialization, so a partition that failed or was never trained
-    is left out rather than failing the choice."""
-    results = latest_partition_results(context.instance, hyperparameter_partitions.get_partition_keys())
+    is left out rather than failing the choice; so is one trained on older features (its item ids
+    and validation split differ), until it is retrained."""
+    latest = latest_partition_results(context.instance, hyperparameter_partitions.get_partition_keys())
+    results = {k: r for k, r in latest.items() if r.get("workflow") == nvt_workflow["key"]}
+    if not results:
+        raise Failure(
+            f"no trained_model partition was trained on the current features {nvt_workflow['key']} "
+            f"(trained: { {k: r.get('workflow') for k, r in latest.items()} }); train the partitions first"
+        )
     best, reason = select_best(results, config.metric)
     missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(results))
     table = comparison_table(results, best)
@@ -152,6 +164,7 @@ def best_model(context: AssetExecutionContext, config: BestModelConfig, tracker:
             "model_uri": results[best]["model_uri"],
             "partitions_compared": len(results),
             "partitions_missing": MetadataValue.json(missing),
+            "features": nvt_workflow["key"],
             "comparison": MetadataValue.md(table),
             "wandb_comparison": run.location,
         },

@@ -1,0 +1,89 @@
+"""The landing sensor: one run of ``ingest_landed_file`` per new transaction file, never two for one file.
+
+Three things keep a file from being loaded twice: the cursor (content fingerprints already requested,
+kept in Dagster's storage, so it survives restarts), the run key (the file's load id: Dagster launches
+a sensor's run key once), and the load itself (it replaces rows of its load id, so a retried run
+leaves one copy). A file whose content was already requested under another name is quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dagster import (
+    DefaultSensorStatus,
+    RunConfig,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from recs_assets.automation.landing_zone import LandedFile, LandingZone
+from recs_assets.ingest.landed_assets import LandedFileConfig, landed_transactions
+
+CURSOR_LIMIT = 5000  # fingerprints remembered; loaded files leave the landing zone, so this is plenty
+LANDING_TAG = "recs_assets/landing"
+
+ingest_landed_file = define_asset_job(
+    "ingest_landed_file",
+    selection=[landed_transactions],
+    description="Append one landed transaction file (the landing sensor fills in which).",
+)
+
+
+def read_cursor(cursor: str | None) -> dict[str, str]:
+    """fingerprint -> file name, oldest first."""
+    return json.loads(cursor) if cursor else {}
+
+
+def write_cursor(seen: dict[str, str]) -> str:
+    return json.dumps(dict(list(seen.items())[-CURSOR_LIMIT:]))
+
+
+def plan(files: list[LandedFile], seen: dict[str, str]) -> tuple[list[LandedFile], list[tuple[LandedFile, str]]]:
+    """Split the landing zone's files into new ones and content duplicates (with the earlier name).
+
+    A file with a known fingerprint under its known name is waiting for its run: neither.
+    """
+    new, duplicates, batch = [], [], {}
+    for file in files:
+        earlier = seen.get(file.fingerprint) or batch.get(file.fingerprint)
+        if earlier is None:
+            new.append(file)
+            batch[file.fingerprint] = file.name
+        elif earlier != file.name:
+            duplicates.append((file, earlier))
+    return new, duplicates
+
+
+@sensor(
+    job=ingest_landed_file,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests one ingest_landed_file run per new transaction file in the landing zone.",
+)
+def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
+    seen = read_cursor(context.cursor)
+    new, duplicates = plan(landing.list_files(), seen)
+    for file, earlier in duplicates:
+        where = landing.quarantine(file, f"{file.name}: same content as {earlier}, which was already loaded")
+        context.log.warning(f"{file.name} duplicates {earlier}; quarantined to {where}")
+    if not new:
+        return SkipReason(f"no new files in {landing.describe()}")
+    requests = []
+    for file in new:
+        seen[file.fingerprint] = file.name
+        requests.append(
+            RunRequest(
+                run_key=file.load_id,
+                run_config=RunConfig(
+                    {"landed_transactions": LandedFileConfig(name=file.name, fingerprint=file.fingerprint, size=file.size)}
+                ),
+                tags={LANDING_TAG: "ingest", "recs_assets/file": file.name[:63]},
+            )
+        )
+        context.log.info(f"requesting a load of {file.name} ({file.size} bytes, {file.fingerprint[:12]})")
+    return SensorResult(run_requests=requests, cursor=write_cursor(seen))

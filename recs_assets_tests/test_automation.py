@@ -1,0 +1,158 @@
+"""A new file in the landing zone flows, through the sensor and automation alone, to a new cache version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context, materialize
+
+from recs_assets_tests.automation_driver import settle, tick
+
+DOWNSTREAM = ["stg_transactions", "train_transactions", "nvt_workflow", "transformed_train", "trained_model",
+              "best_model", "evaluation", "recommendations", "served_recommendations"]
+
+
+def _sense(defs, cursor=None):
+    from recs_assets.automation.sensors import landing_sensor
+
+    context = build_sensor_context(cursor=cursor, resources={"landing": defs.resources["landing"]})
+    return landing_sensor(context)
+
+
+def _history_and_last_week(directory: Path) -> pd.DataFrame:
+    """Synthetic H&M CSVs in ``directory`` without their last week, which is returned: the file that
+    lands later, as a retailer's weekly export would."""
+    from recs_assets.ingest.hm_csv import write_hm_csv
+    from recs_assets.ingest.synthetic import SyntheticGenerator, SyntheticSpec
+
+    write_hm_csv(directory, SyntheticGenerator(SyntheticSpec(scale=0.002, seed=21, days=91)))
+    path = directory / "transactions_train.csv"
+    transactions = pd.read_csv(path, dtype=str)
+    last_week = transactions["t_dat"] > (pd.Timestamp(transactions["t_dat"].max()) - pd.Timedelta(days=7)).strftime("%Y-%m-%d")
+    transactions[~last_week].to_csv(path, index=False)
+    return transactions[last_week].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    root = tmp_path_factory.mktemp("platform")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RECS_DATA_DIR", str(root))
+        env.setenv("RECS_ENV", "local")
+        env.delenv("RECS_EXECUTOR", raising=False)
+        env.setenv("WANDB_MODE", "offline")
+        from recs_assets.definitions import build_defs
+
+        defs = build_defs()
+    (root / "dagster_home").mkdir()
+    instance = DagsterInstance.local_temp(str(root / "dagster_home"))
+    _, cursor = tick(defs, instance)  # the sensor's first tick: a fresh deployment, nothing loaded yet
+    last_week = _history_and_last_week(root / "export")
+    run = {"ops": {"raw_tables": {"config": {"source": "hm_csv", "path": str(root / "export")}}}}
+    assert materialize(list(defs.assets), selection=["raw_customers", "raw_articles", "raw_transactions"],
+                       resources=defs.resources, instance=instance, run_config=run).success
+    first_wave, ticks, cursor = settle(defs, instance, cursor)
+    cache = defs.resources["cache"]
+    return {"defs": defs, "instance": instance, "root": root, "first_wave": first_wave, "cursor": cursor,
+            "last_week": last_week,
+            "first_version": cache.current_version()}
+
+
+def test_automation_builds_everything_after_the_first_raw_load(platform):
+    wave = platform["first_wave"]
+    names = {key.to_user_string() for key in wave}
+    assert set(DOWNSTREAM) <= names and "landed_transactions" not in names  # the landing feed is optional
+    assert wave[AssetKey("trained_model")] == set(platform["defs"].resolve_asset_graph().get(
+        AssetKey("trained_model")).partitions_def.get_partition_keys())
+    assert platform["first_version"] is not None
+
+
+def test_nothing_more_is_requested_once_everything_is_current(platform):
+    wave, _ = tick(platform["defs"], platform["instance"], platform["cursor"])
+    assert wave == {}
+
+
+@pytest.fixture(scope="module")
+def landed(platform):
+    defs, instance = platform["defs"], platform["instance"]
+    landing_dir = Path(defs.resources["landing"].root)
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    new_week = platform["last_week"]
+    new_week.to_csv(landing_dir / "transactions_next_week.csv", index=False)
+
+    sensed = _sense(defs)
+    again = _sense(defs, cursor=sensed.cursor)  # the next tick, file still waiting for its run
+    [request] = sensed.run_requests
+    job = defs.get_job_def("ingest_landed_file")
+    ingest = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
+                                    resources=defs.resources)
+    wave, ticks, cursor = settle(defs, instance, platform["cursor"])
+    after_load = _sense(defs, cursor=sensed.cursor)
+    return {**platform, "new_week": new_week, "sensed": sensed, "again": again, "request": request,
+            "ingest": ingest, "wave": wave, "ticks": ticks, "after_load": after_load, "sensor_cursor": sensed.cursor}
+
+
+def test_a_new_file_is_requested_once(landed):
+    request = landed["request"]
+    assert request.run_key.startswith("landed_")
+    config = request.run_config["ops"]["landed_transactions"]["config"]
+    assert config["name"] == "transactions_next_week.csv"
+    assert isinstance(landed["again"], SkipReason)
+    assert isinstance(landed["after_load"], SkipReason)
+    assert config["fingerprint"] in json.loads(landed["sensor_cursor"])
+
+
+def test_the_file_is_appended_and_archived(landed):
+    assert landed["ingest"].success
+    warehouse = landed["defs"].resources["warehouse"]
+    rows = warehouse.query("select count(*) as n, min(load_id) as l from landing.landed_transactions")
+    assert rows["n"][0] == len(landed["new_week"])
+    landing = Path(landed["defs"].resources["landing"].root)
+    assert not (landing / "transactions_next_week.csv").exists()
+    assert [p.name.endswith("transactions_next_week.csv") for p in (landing / "archive").iterdir()] == [True]
+
+
+def test_new_data_retrains_every_partition_and_republishes(landed):
+    names = {key.to_user_string() for key in landed["wave"]}
+    assert set(DOWNSTREAM) <= names and "raw_transactions" not in names
+    assert len(landed["wave"][AssetKey("trained_model")]) == 3
+    assert landed["ticks"] <= 4  # marts+features, then the partitions, then selection through the cache
+    cache = landed["defs"].resources["cache"]
+    assert cache.current_version() not in (None, landed["first_version"])
+    # The new week is in the marts: it became the test split.
+    split = landed["defs"].resources["warehouse"].query("select max(t_dat) as d from marts.test_transactions")
+    assert str(pd.Timestamp(split["d"][0]).date()) == max(landed["new_week"]["t_dat"])
+
+
+def test_same_content_under_another_name_is_quarantined_not_loaded(landed):
+    landing = Path(landed["defs"].resources["landing"].root)
+    landed["new_week"].to_csv(landing / "copy_of_next_week.csv", index=False)
+    result = _sense(landed["defs"], cursor=landed["sensor_cursor"])
+    assert isinstance(result, SkipReason)
+    assert not (landing / "copy_of_next_week.csv").exists()
+    [reason] = (landing / "quarantine").glob("*copy_of_next_week.csv.reason.txt")
+    assert "transactions_next_week.csv" in reason.read_text()
+
+
+def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
+    defs, instance = landed["defs"], landed["instance"]
+    landing = Path(defs.resources["landing"].root)
+    bad = landed["new_week"].head(20).copy()
+    bad.loc[bad.index[:3], "customer_id"] = "nobody"
+    bad.to_csv(landing / "bad.csv", index=False)
+    [request] = _sense(defs, cursor=landed["sensor_cursor"]).run_requests
+    before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
+    result = defs.get_job_def("ingest_landed_file").execute_in_process(
+        run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "bad.csv" in message and "3 rows whose customer_id is not in raw_customers" in message
+    after = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
+    assert after == before
+    assert not (landing / "bad.csv").exists()
+    [reason] = (landing / "quarantine").glob("*bad.csv.reason.txt")
+    assert "'nobody'" in reason.read_text()

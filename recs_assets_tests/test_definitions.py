@@ -10,7 +10,7 @@ import sys
 import pytest
 
 EXPECTED_ASSETS = {
-    "raw_customers", "raw_articles", "raw_transactions",
+    "raw_customers", "raw_articles", "raw_transactions", "landed_transactions",
     "stg_customers", "stg_articles", "stg_transactions",
     "transactions_dedup", "split_boundaries", "customer_activity", "transactions_enriched",
     "transactions_split", "train_transactions", "validation_transactions", "test_transactions",
@@ -28,8 +28,13 @@ resources = {k: type(v).__name__ for k, v in defs.resources.items()}
 import sys
 heavy = [m for m in ("tensorflow", "nvtabular", "merlin", "wandb") if m in sys.modules]
 partitions = defs.get_assets_def("trained_model").partitions_def.get_partition_keys()
+automation = {
+    "sensors": {s.name: s.default_status.value for s in defs.sensors},
+    "schedules": {s.name: [s.default_status.value, s.cron_schedule] for s in defs.schedules},
+    "conditions": {k.to_user_string(): g.get(k).automation_condition is not None for k in g.get_all_asset_keys()},
+}
 print(json.dumps({"keys": sorted(keys), "deps": deps, "resources": resources, "heavy": heavy,
-                  "partitions": partitions, "checks": len(list(g.asset_check_keys))}))
+                  "partitions": partitions, "checks": len(list(g.asset_check_keys)), **automation}))
 """
 
 
@@ -49,6 +54,15 @@ def test_definitions_load(env, warehouse):
     assert loaded["resources"]["cache"] == {"local": "SQLiteCache", "prod": "DynamoDBCache"}[env]
     assert loaded["resources"]["model_store"] == {"local": "LocalModelStore", "prod": "S3ModelStore"}[env]
     assert loaded["checks"] >= 30
+    assert loaded["resources"]["landing"] == {"local": "LocalLandingZone", "prod": "S3LandingZone"}[env]
+
+
+def test_sensors_and_the_weekly_schedule_are_on_by_default():
+    loaded = _load("local")
+    assert loaded["sensors"] == {"landing_sensor": "RUNNING", "automation_sensor": "RUNNING"}
+    assert loaded["schedules"] == {"weekly_retraining": ["RUNNING", "0 4 * * 1"]}
+    automated = {k for k, on in loaded["conditions"].items() if on}
+    assert automated == EXPECTED_ASSETS - {"raw_customers", "raw_articles", "raw_transactions", "landed_transactions"}
 
 
 def test_loading_definitions_does_not_import_tensorflow_or_merlin():
@@ -71,7 +85,7 @@ def test_serving_waits_for_the_evaluation():
 
 def test_dbt_sources_are_the_raw_assets():
     deps = _load("local")["deps"]
-    assert deps["stg_transactions"] == ["raw_transactions"]
+    assert deps["stg_transactions"] == ["landed_transactions", "raw_transactions"]
     assert deps["stg_customers"] == ["raw_customers"]
     assert set(deps["transactions_enriched"]) == {"customer_activity", "stg_articles", "stg_customers", "transactions_dedup"}
 

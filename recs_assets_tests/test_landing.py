@@ -1,0 +1,147 @@
+"""The landing zone (local folder and S3 over moto), the append of one landed file, the sensor's
+bookkeeping and the weekly schedule: each on its own, small and fast."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+from dagster import SkipReason, build_schedule_context, build_sensor_context
+
+from recs_assets.automation.landing_zone import LandedFile, LocalLandingZone, S3LandingZone
+from recs_assets.automation.schedules import weekly_retraining
+from recs_assets.automation.sensors import landing_sensor, plan, read_cursor
+from recs_assets.ingest.append import append_transactions, read_transaction_file
+from recs_assets.ingest.load import load_raw
+from recs_assets.ingest.sources import RawSource
+from recs_assets.ingest.validation import RawDataError
+from recs_assets.training.grid import GRID
+
+
+@pytest.fixture
+def loaded(warehouse):
+    load_raw(warehouse, RawSource(name="synthetic", scale=0.0005, seed=3).chunks(), load_id="initial")
+    sample = warehouse.query(
+        "select strftime(t_dat, '%Y-%m-%d') as t_dat, customer_id, article_id, price, sales_channel_id "
+        "from raw.raw_transactions order by t_dat desc, customer_id limit 50"
+    )
+    return warehouse, sample
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _landed_count(warehouse) -> int:
+    return int(warehouse.query("select count(*) as n from landing.landed_transactions")["n"][0])
+
+
+def test_the_same_load_twice_leaves_one_copy(loaded):
+    warehouse, sample = loaded
+    frame = read_transaction_file("week.csv", _csv(sample))
+    summary = append_transactions(warehouse, "week.csv", frame, "landed_a")
+    append_transactions(warehouse, "week.csv", frame, "landed_a")  # a retried run
+    assert summary["rows"] == 50 and _landed_count(warehouse) == 50
+    append_transactions(warehouse, "other.csv", frame.head(10), "landed_b")
+    assert _landed_count(warehouse) == 60
+
+
+def test_parquet_files_load_too(loaded):
+    warehouse, sample = loaded
+    buffer = io.BytesIO()
+    sample.to_parquet(buffer, index=False)
+    frame = read_transaction_file("week.parquet", buffer.getvalue())
+    assert append_transactions(warehouse, "week.parquet", frame, "landed_p")["rows"] == 50
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("empty.csv", b"", "empty.csv: file is empty"),
+    ("header.csv", b"t_dat,customer_id,article_id,price,sales_channel_id\n", "header.csv: header only"),
+    ("notes.txt", b"hello", "notes.txt: unsupported file type"),
+    ("cols.csv", b"t_dat,customer,article_id,price,sales_channel_id\n2020-01-01,a,1,0.1,1\n",
+     "cols.csv: missing column(s) ['customer_id']"),
+])
+def test_unreadable_files_are_named(name, content, message):
+    with pytest.raises(RawDataError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        read_transaction_file(name, content)
+
+
+@pytest.mark.parametrize("column,value,message", [
+    ("t_dat", "yesterday", "column 't_dat' has 1 value(s) that are not dates"),
+    ("price", "-1", "column 'price' has 1 negative value(s)"),
+    ("customer_id", "stranger", "1 rows whose customer_id is not in raw_customers (e.g. 'stranger')"),
+    ("article_id", "999999999", "1 rows whose article_id is not in raw_articles"),
+])
+def test_bad_rows_are_rejected_and_nothing_is_written(loaded, column, value, message):
+    warehouse, sample = loaded
+    append_transactions(warehouse, "good.csv", read_transaction_file("good.csv", _csv(sample)), "landed_good")
+    bad = sample.copy()
+    bad.loc[bad.index[0], column] = value
+    with pytest.raises(RawDataError, match="bad.csv: .*" + message.replace("(", r"\(").replace(")", r"\)")):
+        append_transactions(warehouse, "bad.csv", read_transaction_file("bad.csv", _csv(bad)), "landed_bad")
+    assert _landed_count(warehouse) == 50
+    leftovers = warehouse.query("select table_name from information_schema.tables where table_name like '_staging%'")
+    assert leftovers.empty
+
+
+def test_local_zone_lists_only_finished_data_files(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"x")
+    (tmp_path / "b.csv.part").write_bytes(b"still uploading")
+    (tmp_path / ".hidden.csv").write_bytes(b"x")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "old.csv").write_bytes(b"x")
+    zone = LocalLandingZone(root=str(tmp_path))
+    [file] = zone.list_files()
+    assert file.name == "a.csv" and file.size == 1 and len(file.fingerprint) == 64
+    archived = zone.archive(file)
+    assert not (tmp_path / "a.csv").exists() and archived.endswith(f"{file.fingerprint[:12]}-a.csv")
+    assert zone.list_files() == []
+
+
+def test_s3_zone_over_http(moto_endpoint):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="recs")
+    for key, body in {"landing/week.csv": b"a", "landing/archive/old.csv": b"b", "landing/w.csv.part": b"c",
+                      "elsewhere/x.csv": b"d"}.items():
+        s3.put_object(Bucket="recs", Key=key, Body=body)
+    zone = S3LandingZone(bucket="recs", prefix="landing/", endpoint_url=moto_endpoint)
+    [file] = zone.list_files()
+    assert file.name == "week.csv" and zone.read("week.csv") == b"a"
+    where = zone.quarantine(file, "week.csv: bad")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="recs", Prefix="landing/quarantine/")["Contents"]}
+    assert where.startswith("s3://recs/landing/quarantine/") and len(keys) == 2
+    assert zone.list_files() == []
+
+
+def test_sensor_requests_each_content_once_over_s3(moto_endpoint):
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket="recs")
+    zone = S3LandingZone(bucket="recs", prefix="landing/", endpoint_url=moto_endpoint)
+    boto3.client("s3", endpoint_url=moto_endpoint).put_object(Bucket="recs", Key="landing/w1.csv", Body=b"rows")
+    first = landing_sensor(build_sensor_context(resources={"landing": zone}))
+    [request] = first.run_requests
+    assert request.run_key.startswith("landed_") and request.tags["recs_assets/landing"] == "ingest"
+    second = landing_sensor(build_sensor_context(cursor=first.cursor, resources={"landing": zone}))
+    assert isinstance(second, SkipReason)
+
+
+def test_plan_separates_new_waiting_and_duplicate_files():
+    seen = {"f1": "a.csv"}
+    files = [LandedFile("a.csv", "f1", 1), LandedFile("b.csv", "f2", 1), LandedFile("c.csv", "f2", 1),
+             LandedFile("copy_of_a.csv", "f1", 1)]
+    new, duplicates = plan(files, seen)
+    assert [f.name for f in new] == ["b.csv"]  # a.csv: waiting for its run
+    assert [(f.name, earlier) for f, earlier in duplicates] == [("c.csv", "b.csv"), ("copy_of_a.csv", "a.csv")]
+    assert read_cursor(None) == {}
+
+
+def test_weekly_schedule_retrains_every_partition_once_per_week():
+    monday = datetime(2026, 11, 30, 4, 0, tzinfo=timezone.utc)
+    requests = list(weekly_retraining(build_schedule_context(scheduled_execution_time=monday)))
+    assert [r.partition_key for r in requests] == [p.key for p in GRID]
+    assert len({r.run_key for r in requests}) == len(GRID) and all("2026-11-30" in r.run_key for r in requests)

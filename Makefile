@@ -20,7 +20,7 @@ manifest: install  ## dbt's manifest, which the Dagster definitions read
 PARTITIONS = $$($(UV) run python -m recs_assets.training.grid)
 
 run: manifest  ## materialize every asset on the embedded defaults (SOURCE=complete_journey for real data)
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@mkdir -p "$(DAGSTER_HOME)" && cp deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(DAGSTER) asset materialize -m recs_assets -c configs/$(SOURCE).yaml \
 		--select '*transformed_train,*transformed_validation,*transformed_test'
 	for p in $(PARTITIONS); do \
@@ -34,8 +34,8 @@ run: manifest  ## materialize every asset on the embedded defaults (SOURCE=compl
 test: manifest  ## the whole test suite
 	$(UV) run pytest
 
-dev: manifest  ## the Dagster UI on http://127.0.0.1:3000
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on http://127.0.0.1:3000
+	@mkdir -p "$(DAGSTER_HOME)" "$(RECS_DATA_DIR)/landing" && cp deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(UV) run dagster dev -w workspace.yaml
 
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)

@@ -86,7 +86,7 @@ def landed(platform):
     sensed = _sense(defs)
     again = _sense(defs, cursor=sensed.cursor)  # the next tick, file still waiting for its run
     [request] = sensed.run_requests
-    job = defs.get_job_def("ingest_landed_file")
+    job = defs.resolve_job_def("ingest_landed_file")
     ingest = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
                                     resources=defs.resources)
     wave, ticks, cursor = settle(defs, instance, platform["cursor"])
@@ -145,7 +145,7 @@ def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
     bad.to_csv(landing / "bad.csv", index=False)
     [request] = _sense(defs, cursor=landed["sensor_cursor"]).run_requests
     before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
-    result = defs.get_job_def("ingest_landed_file").execute_in_process(
+    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
         run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

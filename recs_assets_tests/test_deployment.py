@@ -80,7 +80,6 @@ def test_executor_defaults_match_executor_schemas():
 _PROBE = """
 import json
 from recs_assets import defs
-job = defs.get_job_def("train_models")
 print(json.dumps({"executor": defs.executor.name if defs.executor else None,
                   "train_tags": dict(defs.get_assets_def("trained_model").op.tags),
                   "dbt_tags": dict(defs.get_assets_def("stg_transactions").op.tags)}))

@@ -65,7 +65,7 @@ def test_gate_blocks_an_untrained_model(trained_pipeline, tmp_path):
 
     @asset(name="best_model")
     def untrained_best_model():
-        return {"model_key": "models/untrained", "partition": "untrained"}
+        return {"model_key": "models/untrained", "partition": "untrained", "workflow": f"workflows/{features.name}"}
 
     io_dir = tmp_path / "io"
     shutil.copytree(Path(p["root"]) / "io", io_dir)  # keep the shared run's values untouched
@@ -84,3 +84,11 @@ def test_gate_blocks_an_untrained_model(trained_pipeline, tmp_path):
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "recommendations" not in materialized and "served_recommendations" not in materialized
     assert served.current_version() == "good-version"  # what is served stays as it is
+
+
+def test_a_model_trained_on_other_features_is_refused():
+    from recs_assets.training.selection import features_mismatch
+
+    assert features_mismatch({"model_key": "m", "workflow": "workflows/a"}, {"key": "workflows/a"}) is None
+    reason = features_mismatch({"model_key": "m", "workflow": "workflows/a"}, {"key": "workflows/b"})
+    assert "trained on features workflows/a" in reason and "current features are workflows/b" in reason

@@ -15,10 +15,10 @@ DOWNSTREAM = ["stg_transactions", "train_transactions", "nvt_workflow", "transfo
               "best_model", "evaluation", "recommendations", "served_recommendations"]
 
 
-def _sense(defs, cursor=None):
+def _sense(defs, instance, cursor=None):
     from recs_assets.automation.sensors import landing_sensor
 
-    context = build_sensor_context(cursor=cursor, resources={"landing": defs.resources["landing"]})
+    context = build_sensor_context(cursor=cursor, resources={"landing": defs.resources["landing"]}, instance=instance)
     return landing_sensor(context)
 
 
@@ -83,14 +83,14 @@ def landed(platform):
     new_week = platform["last_week"]
     new_week.to_csv(landing_dir / "transactions_next_week.csv", index=False)
 
-    sensed = _sense(defs)
-    again = _sense(defs, cursor=sensed.cursor)  # the next tick, file still waiting for its run
+    sensed = _sense(defs, instance)
+    again = _sense(defs, instance, cursor=sensed.cursor)  # the next tick, file still waiting for its run
     [request] = sensed.run_requests
     job = defs.resolve_job_def("ingest_landed_file")
     ingest = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
                                     resources=defs.resources)
     wave, ticks, cursor = settle(defs, instance, platform["cursor"])
-    after_load = _sense(defs, cursor=sensed.cursor)
+    after_load = _sense(defs, instance, cursor=sensed.cursor)
     return {**platform, "new_week": new_week, "sensed": sensed, "again": again, "request": request,
             "ingest": ingest, "wave": wave, "ticks": ticks, "after_load": after_load, "sensor_cursor": sensed.cursor}
 
@@ -130,11 +130,20 @@ def test_new_data_retrains_every_partition_and_republishes(landed):
 def test_same_content_under_another_name_is_quarantined_not_loaded(landed):
     landing = Path(landed["defs"].resources["landing"].root)
     landed["new_week"].to_csv(landing / "copy_of_next_week.csv", index=False)
-    result = _sense(landed["defs"], cursor=landed["sensor_cursor"])
+    result = _sense(landed["defs"], landed["instance"], cursor=landed["sensor_cursor"])
     assert isinstance(result, SkipReason)
     assert not (landing / "copy_of_next_week.csv").exists()
     [reason] = (landing / "quarantine").glob("*copy_of_next_week.csv.reason.txt")
     assert "transactions_next_week.csv" in reason.read_text()
+
+
+def test_loaded_data_dropped_again_is_quarantined(landed):
+    landing = Path(landed["defs"].resources["landing"].root)
+    landed["new_week"].to_csv(landing / "transactions_next_week.csv", index=False)  # same name, same rows
+    result = _sense(landed["defs"], landed["instance"], cursor=landed["sensor_cursor"])
+    assert isinstance(result, SkipReason) and not (landing / "transactions_next_week.csv").exists()
+    [reason] = (landing / "quarantine").glob("*transactions_next_week.csv.reason.txt")
+    assert "already loaded by run" in reason.read_text()
 
 
 def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
@@ -143,7 +152,7 @@ def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
     bad = landed["new_week"].head(20).copy()
     bad.loc[bad.index[:3], "customer_id"] = "nobody"
     bad.to_csv(landing / "bad.csv", index=False)
-    [request] = _sense(defs, cursor=landed["sensor_cursor"]).run_requests
+    [request] = _sense(defs, instance, cursor=landed["sensor_cursor"]).run_requests
     before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
     result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
         run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from dagster import SkipReason, build_schedule_context, build_sensor_context
+from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context
 
 from recs_assets.automation.landing_zone import LandedFile, LocalLandingZone, S3LandingZone
 from recs_assets.automation.schedules import weekly_retraining
@@ -126,16 +126,18 @@ def test_sensor_requests_each_content_once_over_s3(moto_endpoint):
     first = landing_sensor(build_sensor_context(resources={"landing": zone}))
     [request] = first.run_requests
     assert request.run_key.startswith("landed_") and request.tags["recs_assets/landing"] == "ingest"
-    second = landing_sensor(build_sensor_context(cursor=first.cursor, resources={"landing": zone}))
-    assert isinstance(second, SkipReason)
+    # next tick, its run not started yet: nothing new, and the waiting file is left alone
+    second = landing_sensor(build_sensor_context(cursor=first.cursor, resources={"landing": zone},
+                                                 instance=DagsterInstance.ephemeral()))
+    assert isinstance(second, SkipReason) and [f.name for f in zone.list_files()] == ["w1.csv"]
 
 
 def test_plan_separates_new_waiting_and_duplicate_files():
     seen = {"f1": "a.csv"}
     files = [LandedFile("a.csv", "f1", 1), LandedFile("b.csv", "f2", 1), LandedFile("c.csv", "f2", 1),
              LandedFile("copy_of_a.csv", "f1", 1)]
-    new, duplicates = plan(files, seen)
-    assert [f.name for f in new] == ["b.csv"]  # a.csv: waiting for its run
+    new, duplicates, requested = plan(files, seen)
+    assert [f.name for f in new] == ["b.csv"] and [f.name for f in requested] == ["a.csv"]
     assert [(f.name, earlier) for f, earlier in duplicates] == [("c.csv", "b.csv"), ("copy_of_a.csv", "a.csv")]
     assert read_cursor(None) == {}
 

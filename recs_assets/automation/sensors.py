@@ -3,7 +3,8 @@
 Three things keep a file from being loaded twice: the cursor (content fingerprints already requested,
 kept in Dagster's storage, so it survives restarts), the run key (the file's load id: Dagster launches
 a sensor's run key once), and the load itself (it replaces rows of its load id, so a retried run
-leaves one copy). A file whose content was already requested under another name is quarantined.
+leaves one copy). A file whose content was already requested under another name, or dropped again
+after it was loaded, is quarantined.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import json
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunConfig,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -26,6 +29,7 @@ from recs_assets.ingest.landed_assets import LandedFileConfig, landed_transactio
 
 CURSOR_LIMIT = 5000  # fingerprints remembered; loaded files leave the landing zone, so this is plenty
 LANDING_TAG = "recs_assets/landing"
+LOAD_ID_TAG = "recs_assets/load_id"
 
 ingest_landed_file = define_asset_job(
     "ingest_landed_file",
@@ -43,12 +47,12 @@ def write_cursor(seen: dict[str, str]) -> str:
     return json.dumps(dict(list(seen.items())[-CURSOR_LIMIT:]))
 
 
-def plan(files: list[LandedFile], seen: dict[str, str]) -> tuple[list[LandedFile], list[tuple[LandedFile, str]]]:
-    """Split the landing zone's files into new ones and content duplicates (with the earlier name).
-
-    A file with a known fingerprint under its known name is waiting for its run: neither.
-    """
-    new, duplicates, batch = [], [], {}
+def plan(
+    files: list[LandedFile], seen: dict[str, str]
+) -> tuple[list[LandedFile], list[tuple[LandedFile, str]], list[LandedFile]]:
+    """Split the landing zone's files into new ones, content duplicates (with the earlier name), and
+    requested ones (known content under its known name: its run is pending, or it was dropped again)."""
+    new, duplicates, requested, batch = [], [], [], {}
     for file in files:
         earlier = seen.get(file.fingerprint) or batch.get(file.fingerprint)
         if earlier is None:
@@ -56,7 +60,25 @@ def plan(files: list[LandedFile], seen: dict[str, str]) -> tuple[list[LandedFile
             batch[file.fingerprint] = file.name
         elif earlier != file.name:
             duplicates.append((file, earlier))
-    return new, duplicates
+        else:
+            requested.append(file)
+    return new, duplicates, requested
+
+
+def _latest_run(instance, file: LandedFile):
+    records = instance.get_run_records(RunsFilter(tags={LOAD_ID_TAG: file.load_id}), limit=1)
+    return records[0].dagster_run if records else None
+
+
+def _settle_requested(context: SensorEvaluationContext, landing: LandingZone, file: LandedFile) -> None:
+    """A requested file still in the landing zone: a re-drop of loaded data is quarantined; a failed
+    run is pointed at (re-execute it); a queued or running one is left alone."""
+    run = _latest_run(context.instance, file)
+    if run is not None and run.status == DagsterRunStatus.SUCCESS:
+        where = landing.quarantine(file, f"{file.name}: already loaded by run {run.run_id}")
+        context.log.warning(f"{file.name} was loaded before (run {run.run_id}); quarantined to {where}")
+    elif run is not None and run.status == DagsterRunStatus.FAILURE:
+        context.log.warning(f"{file.name}: its run {run.run_id} failed; re-execute it once the cause is fixed")
 
 
 @sensor(
@@ -67,7 +89,9 @@ def plan(files: list[LandedFile], seen: dict[str, str]) -> tuple[list[LandedFile
 )
 def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
     seen = read_cursor(context.cursor)
-    new, duplicates = plan(landing.list_files(), seen)
+    new, duplicates, requested = plan(landing.list_files(), seen)
+    for file in requested:
+        _settle_requested(context, landing, file)
     for file, earlier in duplicates:
         where = landing.quarantine(file, f"{file.name}: same content as {earlier}, which was already loaded")
         context.log.warning(f"{file.name} duplicates {earlier}; quarantined to {where}")
@@ -82,7 +106,7 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
                 run_config=RunConfig(
                     {"landed_transactions": LandedFileConfig(name=file.name, fingerprint=file.fingerprint, size=file.size)}
                 ),
-                tags={LANDING_TAG: "ingest", "recs_assets/file": file.name[:63]},
+                tags={LANDING_TAG: "ingest", LOAD_ID_TAG: file.load_id, "recs_assets/file": file.name[:63]},
             )
         )
         context.log.info(f"requesting a load of {file.name} ({file.size} bytes, {file.fingerprint[:12]})")

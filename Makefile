@@ -22,7 +22,7 @@ PARTITIONS = $$($(UV) run python -m recs_assets.training.grid)
 run: manifest  ## materialize every asset on the embedded defaults (SOURCE=complete_journey for real data)
 	@mkdir -p "$(DAGSTER_HOME)" && cp deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	$(DAGSTER) asset materialize -m recs_assets -c configs/$(SOURCE).yaml \
-		--select '*transformed_train,*transformed_validation,*transformed_test'
+		--select '+group:features and not key:landed_transactions'
 	for p in $(PARTITIONS); do \
 		$(DAGSTER) asset materialize -m recs_assets --select trained_model --partition $$p || exit 1; \
 	done

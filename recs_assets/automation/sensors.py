@@ -93,7 +93,8 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
     for file in requested:
         _settle_requested(context, landing, file)
     for file, earlier in duplicates:
-        where = landing.quarantine(file, f"{file.name}: same content as {earlier}, which was already loaded")
+        reason = f"{file.name}: same content as {earlier}, which was already requested (see its run)"
+        where = landing.quarantine(file, reason)
         context.log.warning(f"{file.name} duplicates {earlier}; quarantined to {where}")
     if not new:
         return SkipReason(f"no new files in {landing.describe()}")

@@ -122,9 +122,10 @@ def test_other_steps_run_on_cpu():
 
 
 def test_a_malformed_k8s_tag_is_rejected_by_dagster_k8s():
+    from dagster import DagsterInvalidConfigError
     from dagster_k8s.job import get_user_defined_k8s_config
 
-    with pytest.raises(Exception):
+    with pytest.raises(DagsterInvalidConfigError, match='unexpected config entry "container"'):
         get_user_defined_k8s_config({"dagster-k8s/config": json.dumps({"container": {"resources": {}}})})
 
 

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from recs_assets.ingest.schema import ARTICLES, CUSTOMERS, LANDED_TRANSACTIONS, LANDING_SCHEMA, RAW_SCHEMA
-from recs_assets.ingest.validation import RawDataError, check_columns, normalize_chunk
+from recs_assets.ingest.validation import RawDataError, check_columns, normalize_chunk, orphans_sql
 
 READERS = {".csv": "csv", ".parquet": "parquet"}
 
@@ -39,16 +39,9 @@ def read_transaction_file(name: str, content: bytes) -> pd.DataFrame:
 
 def orphan_problems(staged: str) -> list[tuple[str, str]]:
     """SQL (count, example) per rule that needs the live raw tables: every customer and article must exist."""
-
-    def orphans(key: str, parent: str) -> str:
-        return (
-            f"select count(*), min(cast(t.{key} as varchar)) from {staged} t "
-            f"left join {RAW_SCHEMA}.{parent} p on t.{key} = p.{key} where p.{key} is null"
-        )
-
     return [
-        ("rows whose customer_id is not in raw_customers", orphans("customer_id", CUSTOMERS.name)),
-        ("rows whose article_id is not in raw_articles", orphans("article_id", ARTICLES.name)),
+        (f"rows whose {key} is not in {parent.name}", orphans_sql(staged, key, f"{RAW_SCHEMA}.{parent.name}"))
+        for key, parent in (("customer_id", CUSTOMERS), ("article_id", ARTICLES))
     ]
 
 

@@ -94,6 +94,14 @@ def normalize_chunk(
     return out
 
 
+def orphans_sql(child: str, key: str, parent: str) -> str:
+    """``(count, example)`` of rows of ``child`` whose ``key`` is missing from ``parent`` (portable SQL)."""
+    return (
+        f"select count(*), min(cast(t.{key} as varchar)) from {child} t "
+        f"left join {parent} p on t.{key} = p.{key} where p.{key} is null"
+    )
+
+
 def cross_table_problems(staged: dict[str, str]) -> list[tuple[str, str]]:
     """SQL queries, one per whole-table rule, each returning one row ``(problem_count, example)``.
 
@@ -108,15 +116,9 @@ def cross_table_problems(staged: dict[str, str]) -> list[tuple[str, str]]:
             f"group by {key} having count(*) > 1) d"
         )
 
-    def orphans(key: str, parent: str) -> str:
-        return (
-            f"select count(*), min(cast(t.{key} as varchar)) from {t} t "
-            f"left join {parent} p on t.{key} = p.{key} where p.{key} is null"
-        )
-
     return [
         ("raw_customers: duplicate customer_id values", duplicates(c, "customer_id")),
         ("raw_articles: duplicate article_id values", duplicates(a, "article_id")),
-        ("raw_transactions: rows whose customer_id is not in customers", orphans("customer_id", c)),
-        ("raw_transactions: rows whose article_id is not in articles", orphans("article_id", a)),
+        ("raw_transactions: rows whose customer_id is not in customers", orphans_sql(t, "customer_id", c)),
+        ("raw_transactions: rows whose article_id is not in articles", orphans_sql(t, "article_id", a)),
     ]

@@ -5,18 +5,20 @@ from dagster import AssetSelection, AutomationConditionSensorDefinition, Default
 from recs_assets.automation.conditions import with_automation
 from recs_assets.automation.schedules import train_models, weekly_retraining
 from recs_assets.automation.sensors import ingest_landed_file, landing_sensor
+from recs_assets.candidates.assets import candidate_generation
 from recs_assets.deployment.compute import build_executor
 from recs_assets.environment import build_resources
 from recs_assets.evaluation.assets import evaluation
 from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.ingest.landed_assets import landed_transactions
+from recs_assets.ranking.assets import ranker
 from recs_assets.serving.assets import recommendations, served_recommendations
 from recs_assets.training.assets import best_model, trained_model
 from recs_assets.transform.assets import dbt_marts
 
 ASSETS = [raw_tables, landed_transactions, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
-          evaluation, recommendations, served_recommendations]
+          candidate_generation, ranker, evaluation, recommendations, served_recommendations]
 
 # Evaluates every asset's automation condition (conditions.py) each minute; on by default.
 automation_sensor = AutomationConditionSensorDefinition(

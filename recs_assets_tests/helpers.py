@@ -10,15 +10,17 @@ def metadata(result, asset: str) -> dict:
 
 
 def all_assets():
+    from recs_assets.candidates.assets import candidate_generation
     from recs_assets.evaluation.assets import evaluation
     from recs_assets.features.assets import nvt_workflow, transformed_splits
     from recs_assets.ingest.assets import raw_tables
     from recs_assets.training.assets import best_model, trained_model
+    from recs_assets.ranking.assets import ranker
     from recs_assets.serving.assets import recommendations, served_recommendations
     from recs_assets.transform.assets import dbt_marts
 
-    return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model, evaluation,
-            recommendations, served_recommendations]
+    return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
+            candidate_generation, ranker, evaluation, recommendations, served_recommendations]
 
 
 def _grid_keys():

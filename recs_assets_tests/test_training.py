@@ -96,26 +96,26 @@ def test_best_model_picks_highest_validation_metric(pipeline):
 
 
 def test_reloaded_model_reproduces_recorded_metrics(pipeline):
-    from recs_assets.training.two_tower import evaluate, load_towers
+    from recs_assets.retrieval import load_towers
+    from recs_assets.training.two_tower import evaluate
 
     store = pipeline["resources"]["model_store"]
     meta = _metadata(pipeline["trained"][TRAINED[0]], "trained_model")
     [features] = glob.glob(f"{store.root}/features/*")
-    query, candidate = load_towers(meta["model_uri"])
+    towers = load_towers(meta["model_uri"])
     train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
 
-    class Towers:  # what evaluate() needs of a model: its two encoders
-        query_encoder, candidate_encoder = query, candidate
+    class Model:  # what evaluate() needs of a model: its two encoders
+        query_encoder, candidate_encoder = towers.query, towers.candidate
 
-    again = evaluate(Towers(), train, valid, k=12)
+    again = evaluate(Model(), train, valid, k=12)
     assert again["recall_at_12"] == pytest.approx(meta["recall_at_12"], abs=1e-9)
     assert again["ndcg_at_12"] == pytest.approx(meta["ndcg_at_12"], abs=1e-9)
 
 
 def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
-    from recs_assets.training.two_tower import (
-        item_embeddings, load_towers, query_embeddings, save_model, train_two_tower,
-    )
+    from recs_assets.retrieval import Towers, item_embeddings, load_towers, query_embeddings, rank
+    from recs_assets.training.two_tower import save_model, train_two_tower
 
     store = pipeline["resources"]["model_store"]
     [features] = glob.glob(f"{store.root}/features/*")
@@ -124,16 +124,20 @@ def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
     first, second = (train_two_tower(train, params, seed=3) for _ in range(2))
     assert first.history["loss"] == second.history["loss"]
 
-    item_ids, items = item_embeddings(first.model, train)
-    user_ids, users = query_embeddings(first.model, valid)
+    live = Towers.of(first.model)
+    item_ids, items = item_embeddings(live.candidate, train)
+    user_ids, users = query_embeddings(live.query, valid)
     expected, _ = top_k(users, items, 12)
     save_model(first.model, tmp_path)
-    query, candidate = load_towers(tmp_path)
-    item_ids2, items2 = item_embeddings(candidate, train)
-    user_ids2, users2 = query_embeddings(query, valid)
+    reloaded = load_towers(tmp_path)
+    item_ids2, items2 = item_embeddings(reloaded.candidate, train)
+    user_ids2, users2 = query_embeddings(reloaded.query, valid)
     np.testing.assert_array_equal(item_ids, item_ids2)
     np.testing.assert_array_equal(user_ids, user_ids2)
     np.testing.assert_array_equal(top_k(users2, items2, 12)[0], expected)
+    ranked = rank(reloaded, train, valid, 12)  # the one retrieval path gives the same lists
+    np.testing.assert_array_equal(ranked.users, user_ids)
+    np.testing.assert_array_equal(ranked.items, item_ids[expected])
 
 
 def test_select_best_on_crafted_metrics():

@@ -2,8 +2,9 @@
 
 Everything downstream of the raw data is ``eager``: it runs when an upstream asset gets new data
 (a landed file, a retrained model), once the upstream runs have finished. The model's consumers
-(best_model, evaluation, recommendations) ignore feature updates: new features reach them as
-retrained models, so they never pair a model with features it was not trained on. Raw loads are started by a
+(best_model and the candidate stage) ignore feature and mart updates: new data reaches them as
+retrained models, so they never pair a model with features it was not trained on. The ranker,
+evaluation and serving follow the candidates. Raw loads are started by a
 person (``raw_*``) or the landing sensor (``landed_transactions``). ``landed_transactions`` may never
 have run (no file landed yet), so its absence does not hold the marts back.
 
@@ -17,12 +18,15 @@ from datetime import timedelta
 
 from dagster import AssetSelection, AssetSpec, AutomationCondition, FreshnessPolicy, map_asset_specs
 
-AUTOMATED_GROUPS = {"staging", "marts", "features", "training", "evaluation", "serving"}
+AUTOMATED_GROUPS = {"staging", "marts", "features", "training", "candidates", "ranking", "evaluation", "serving"}
 OPTIONAL_INPUTS = AssetSelection.assets("landed_transactions")
 # Consumers of the chosen model also read the features, but must only run once the model has been
 # retrained on them: new features reach them through best_model, never directly.
+# The candidate stage reads the marts too, but only with the model retrained on them.
 FEATURES = AssetSelection.assets("nvt_workflow", "transformed_train", "transformed_validation", "transformed_test")
-MODEL_CONSUMERS = {"best_model", "evaluation", "recommendations"}
+DATA = FEATURES | AssetSelection.groups("marts", "staging")
+MODEL_CONSUMERS = {"best_model", "candidate_generation", "history_candidates", "copurchase_candidates",
+                   "popularity_candidates", "retrieval_candidates", "candidates"}
 
 WEEKLY = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
 FRESHNESS = {"best_model": WEEKLY, "served_recommendations": WEEKLY}
@@ -37,7 +41,7 @@ def on_new_data() -> AutomationCondition:
 
 def on_new_model() -> AutomationCondition:
     """``on_new_data``, blind to feature updates (they arrive as a retrained model)."""
-    return on_new_data().ignore(FEATURES).with_label("eager on a new model")
+    return on_new_data().ignore(DATA).with_label("eager on a new model")
 
 
 def _condition(spec: AssetSpec) -> AutomationCondition | None:

@@ -1,8 +1,13 @@
-"""Baselines scored beside the model on the same users and metrics."""
+"""Baselines scored beside the served list on the same users and metrics: the lists a retailer can
+compute without a model (popularity; what you bought before, then what is popular) and one
+collaborative filter (implicit's ALS, hiding what the customer already bought)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from recs_assets.candidates.purchase_log import PurchaseLog
 
 
 def popular_last_week(train: pd.DataFrame, k: int, days: int = 7) -> list:
@@ -11,3 +16,52 @@ def popular_last_week(train: pd.DataFrame, k: int, days: int = 7) -> list:
     recent = train[pd.to_datetime(train["t_dat"]) > last - pd.Timedelta(days=days)]
     counts = recent.groupby("article_id").size().reset_index(name="n")
     return counts.sort_values(["n", "article_id"], ascending=[False, True])["article_id"].head(k).tolist()
+
+
+def popular_before(log: PurchaseLog, cutoff, k: int, days: int = 7) -> list:
+    """The k most bought articles in the ``days`` days before ``cutoff`` (ties: lower article id)."""
+    return log.query(
+        "select article_id from purchases where t_dat < $cutoff and t_dat >= $cutoff - to_days($days)"
+        " group by 1 order by count(*) desc, article_id limit $k",
+        cutoff=pd.Timestamp(cutoff).date(), days=days, k=k,
+    )["article_id"].tolist()
+
+
+def repurchase_then_popular(log: PurchaseLog, customers, cutoff, k: int) -> pd.DataFrame:
+    """customer_id, items, scores: the customer's own purchases before ``cutoff`` (most often bought
+    first, then latest), topped up with the last week's best sellers."""
+    from recs_assets.candidates.generators import SourceSizes, history
+    from recs_assets.ranking.lists import top_lists
+
+    log.register("targets", pd.DataFrame({"customer_id": pd.unique(pd.Series(customers))}))
+    own = history(log, cutoff, SourceSizes(history=k))
+    return top_lists(own, -own["source_rank"].to_numpy(dtype=float), k, customers, popular_before(log, cutoff, k))
+
+
+def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, iterations: int = 15,
+              seed: int = 7) -> pd.DataFrame:
+    """customer_id, items, scores from implicit's ALS fit on purchases before ``cutoff`` (counts as
+    confidence), already-bought items filtered; customers unseen there get the last week's best sellers."""
+    import implicit
+    from scipy.sparse import csr_matrix
+    from threadpoolctl import threadpool_limits
+
+    from recs_assets.ranking.lists import top_lists
+
+    pairs = log.query("select customer_id, article_id, count(*) as n from purchases where t_dat < $cutoff group by 1, 2",
+                      cutoff=pd.Timestamp(cutoff).date())
+    users, user_index = np.unique(pairs["customer_id"].to_numpy(dtype=object), return_inverse=True)
+    items, item_index = np.unique(pairs["article_id"].to_numpy(), return_inverse=True)
+    matrix = csr_matrix((pairs["n"].to_numpy(dtype=np.float32), (user_index, item_index)),
+                        shape=(len(users), len(items)))
+    model = implicit.als.AlternatingLeastSquares(factors=factors, iterations=iterations, random_state=seed,
+                                                 calculate_training_loss=False)
+    with threadpool_limits(1, "blas"):  # implicit's own threads; OpenBLAS threads would oversubscribe
+        model.fit(matrix, show_progress=False)
+    wanted = pd.Series(np.arange(len(users)), index=users).reindex(pd.unique(pd.Series(customers))).dropna()
+    rows = wanted.to_numpy(dtype=np.int64)
+    found, scores = model.recommend(rows, matrix[rows], N=k, filter_already_liked_items=True)
+    long = pd.DataFrame({"customer_id": np.repeat(wanted.index.to_numpy(dtype=object), found.shape[1]),
+                         "article_id": items[found.reshape(-1)], "score": scores.reshape(-1)})
+    long = long[np.isfinite(long["score"]) & (found.reshape(-1) >= 0)]
+    return top_lists(long, long["score"], k, customers, popular_before(log, cutoff, k))

@@ -1,31 +1,55 @@
-"""The promotion gate (pure): may this model replace what is served?"""
+"""The promotion gate (pure): may this list replace what is served?"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Metrics where a smaller value is better; every other gate metric is higher-is-better.
+LOWER_IS_BETTER = {"popularity_bias_at_k"}
 
 
 @dataclass(frozen=True)
 class GateDecision:
     passed: bool
     reasons: list[str]
+    strongest_baseline: str = ""
+
+
+def strongest(baselines: dict[str, dict[str, float]], metric: str) -> str:
+    """The baseline with the best ``metric`` (ties: the first name alphabetically)."""
+    if not baselines:
+        raise ValueError("the gate needs at least one baseline")
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    return min(baselines, key=lambda name: (-sign * baselines[name][metric], name))
 
 
 def promotion_decision(
-    model: dict[str, float],
-    baseline: dict[str, float],
+    served: dict[str, float],
+    baselines: dict[str, dict[str, float]],
     mred: dict[str, float],
     metric: str,
     min_relative_lift: float,
     max_mred: dict[str, float],
 ) -> GateDecision:
-    """Pass when ``model[metric] >= baseline[metric] * (1 + min_relative_lift)`` and each slice
-    family's MRED is at most its bound in ``max_mred`` (families without a bound are reported, not
-    gated). ``reasons`` says what failed (or, when all passed, what was checked)."""
+    """Pass when the served list beats the **strongest** baseline on ``metric`` by
+    ``min_relative_lift`` (higher-is-better: served ≥ best × (1 + lift); lower-is-better:
+    served ≤ best × (1 − lift)), strictly when the baseline scores 0, and each slice family's MRED is
+    at most its bound in ``max_mred`` (families without a bound are reported, not gated).
+    ``reasons`` says what failed (or, when all passed, what was checked)."""
     failures, notes = [], []
-    needed = baseline[metric] * (1 + min_relative_lift)
-    line = f"{metric}: model {model[metric]:.4f} vs baseline {baseline[metric]:.4f} (needs ≥ {needed:.4f})"
-    (notes if model[metric] >= needed else failures).append(line)
+    best = strongest(baselines, metric)
+    bar = baselines[best][metric]
+    value = served[metric]
+    if metric in LOWER_IS_BETTER:
+        needed = bar * (1 - min_relative_lift)
+        ok, relation = (value <= needed and (bar > 0 or value < bar)), "≤"
+    else:
+        needed = bar * (1 + min_relative_lift)
+        ok, relation = (value >= needed and (bar > 0 or value > bar)), "≥"
+    others = ", ".join(f"{n} {b[metric]:.4f}" for n, b in sorted(baselines.items()) if n != best)
+    line = (f"{metric}: served {value:.4f} vs strongest baseline {best} {bar:.4f} (needs {relation} {needed:.4f}"
+            f"{', and strictly better than 0' if bar == 0 else ''}); other baselines: {others or 'none'}")
+    (notes if ok else failures).append(line)
     for family, value in sorted(mred.items()):
         bound = max_mred.get(family)
         if value != value:  # NaN: no slice had enough pairs to judge
@@ -36,4 +60,4 @@ def promotion_decision(
             continue
         line = f"MRED {family}: {value:.4f} (bound {bound:.4f})"
         (notes if value <= bound else failures).append(line)
-    return GateDecision(passed=not failures, reasons=failures or notes)
+    return GateDecision(passed=not failures, reasons=failures or notes, strongest_baseline=best)

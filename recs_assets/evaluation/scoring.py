@@ -1,43 +1,36 @@
-"""Turns a saved model and the held-out split into top-k lists and the data every test needs.
-
-TensorFlow/Merlin are imported inside (via the training helpers) only when a model is scored.
-"""
+"""The held-out week as the RecList suite reads it: bought pairs with their slice columns."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recs_assets.core.topk import top_k
+from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation import slices
 from recs_assets.evaluation.suite import EvaluationData
-from recs_assets.features.workflow import ITEM_ID, USER_ID, vocabulary
 
 
-def model_lists(model_dir: str | Path, workflow_dir: str | Path, train_ds, eval_ds, k: int):
-    """(top-k lists as a DataFrame of raw ids, raw item id → embedding) for every user of ``eval_ds``."""
-    from recs_assets.training.two_tower import item_embeddings, load_towers, query_embeddings
-
-    query, candidate = load_towers(model_dir)
-    item_enc, items = item_embeddings(candidate, train_ds)
-    user_enc, users = query_embeddings(query, eval_ds)
-    indices, _ = top_k(users, items, k)
-    item_raw = vocabulary(workflow_dir, ITEM_ID).loc[item_enc].to_numpy()
-    user_raw = vocabulary(workflow_dir, USER_ID).loc[user_enc].to_numpy()
-    lists = pd.DataFrame({"customer_id": user_raw, "items": [list(item_raw[row]) for row in indices]})
-    return lists, dict(zip(item_raw, items))
+def test_week_truth(log: PurchaseLog, cutoff, days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every (customer, article) bought in the ``days`` from ``cutoff`` with slice columns, the
+    purchases before ``cutoff``), for every buyer of the week, known to the model or not."""
+    day = pd.Timestamp(cutoff).date()
+    week = log.query(
+        "select distinct p.customer_id, p.article_id, c.age, a.product_group_name from purchases p"
+        " left join customers c using (customer_id) left join articles a using (article_id)"
+        " where p.t_dat >= $cutoff and p.t_dat < $cutoff + to_days($days)", cutoff=day, days=days)
+    before = log.query("select customer_id, article_id from purchases where t_dat < $cutoff", cutoff=day)
+    return truth_with_slices(week, before), before
 
 
 def truth_with_slices(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
-    """One row per (customer, article) bought in the held-out split, with the slice columns."""
+    """One row per (customer, article) bought in the held-out split, with the slice columns
+    (activity and popularity counted over ``train``'s rows)."""
     truth = test.drop_duplicates(["customer_id", "article_id"])[["customer_id", "article_id", "age", "product_group_name"]]
     activity = train.groupby("customer_id").size()
     popularity = train.groupby("article_id").size()
     item_bins = slices.popularity_bin(popularity)
     return truth.assign(
-        user_activity=slices.activity_bin(truth["customer_id"].map(activity).fillna(0)).to_numpy(),
+        user_activity=slices.activity_bin(truth["customer_id"].map(activity).fillna(0)).replace("nan", "0").to_numpy(),
         item_popularity=truth["article_id"].map(item_bins).fillna("new").to_numpy(),
         age_band=slices.age_band(truth["age"]).to_numpy(),
         product_group=truth["product_group_name"].fillna("unknown").to_numpy(),

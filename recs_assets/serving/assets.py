@@ -1,70 +1,65 @@
-"""Serving assets: top-k for every customer (only for a model that passed the gate), then published
-atomically to the recommendation cache."""
+"""Serving assets: the ranked top-k for every customer (only for a ranker that passed the gate),
+then published atomically to the recommendation cache."""
 
 import hashlib
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, Failure, MetadataValue, Output, asset
 from pydantic import Field
 
-from recs_assets.evaluation.baselines import popular_last_week
-from recs_assets.features.workflow import load_workflow, read_transformed
+from recs_assets.candidates.purchase_log import PurchaseLog
+from recs_assets.evaluation.baselines import popular_before
+from recs_assets.ranking.assets import score_window
+from recs_assets.ranking.lists import top_lists
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.serving.cache import Recommendation, RecommendationCache
-from recs_assets.serving.topk_for_users import recommend_all
-from recs_assets.training.selection import features_mismatch
 
 
 class RecommendationsConfig(Config):
     k: int = Field(12, ge=1, le=100)
-    exclude_purchased: bool = Field(False, description="Drop items the customer bought in train.")
-    engine: Literal["faiss", "numpy"] = Field("faiss", description="Exact top-k engine.")
-    block_size: int = Field(
-        1024, ge=1, description="numpy engine: customers per matrix product; memory ≈ 12 B × block × items."
-    )
+    exclude_purchased: bool = Field(
+        False, description="Drop articles the customer already bought (the ranker learns from the data whether"
+                           " re-buying is likely; this forces it off).")
 
 
 @asset(
-    ins={name: AssetIn() for name in ("evaluation", "best_model", "nvt_workflow", "transformed_train")},
+    ins={name: AssetIn() for name in ("evaluation", "ranker", "candidates")},
     group_name="serving",
-    kinds={"numpy", "parquet"},
+    kinds={"lightgbm", "parquet"},
 )
 def recommendations(
     context: AssetExecutionContext,
     config: RecommendationsConfig,
     evaluation: dict,
-    best_model: dict,
-    nvt_workflow: dict,
-    transformed_train: dict,
+    ranker: dict,
+    candidates: dict,
     warehouse: Warehouse,
     model_store: ModelStore,
 ):
-    """Top-k items for every customer known to the model, and a popularity list for unknown ones."""
-    if mismatch := features_mismatch(best_model, nvt_workflow):
-        raise Failure(mismatch)
-    if not evaluation["gate"]["passed"] or evaluation["model_key"] != best_model["model_key"]:
+    """The ranked top-k for every customer with a purchase, from every purchase up to the last day
+    of data (history, candidates, features, exclusions and the fallback); best sellers of the last
+    week for unknown customers."""
+    if not evaluation["gate"]["passed"] or evaluation["ranker_key"] != ranker["key"]:
         raise Failure(
-            f"model {best_model['model_key']} has not passed the promotion gate "
-            f"(last evaluation: {evaluation['model_key']}, passed={evaluation['gate']['passed']}); not publishing"
+            f"ranker {ranker['key']} has not passed the promotion gate "
+            f"(last evaluation: {evaluation['ranker_key']}, passed={evaluation['gate']['passed']}); not publishing"
         )
-    train = warehouse.query("select * from marts.train_transactions")
-    workflow_dir = model_store.local_path(nvt_workflow["key"])
     start = time.perf_counter()
-    recs = recommend_all(
-        model_store.local_path(best_model["model_key"]), load_workflow(workflow_dir), workflow_dir,
-        read_transformed(model_store.local_path(transformed_train["key"])), train,
-        k=config.k, exclude_purchased=config.exclude_purchased, block_size=config.block_size,
-        engine=config.engine,
-    )
+    log = PurchaseLog.from_warehouse(warehouse)
+    serve_day = candidates["windows"]["serve"]
+    scored = score_window(log, model_store, candidates, ranker, "serve")
+    if config.exclude_purchased:
+        scored = scored[scored["ui_count"] == 0]
+    fallback = popular_before(log, serve_day, config.k)
+    customers = log.customers_before(serve_day)
+    recs = top_lists(scored, scored["score"], config.k, customers, fallback)
     seconds = time.perf_counter() - start
-    fallback = popular_last_week(train, config.k)
     version = hashlib.sha1(
-        f"{best_model['model_key']}|{config.k}|{config.exclude_purchased}|{nvt_workflow['fingerprint']}".encode()
+        f"{ranker['key']}|{config.k}|{config.exclude_purchased}|{candidates['key']}".encode()
     ).hexdigest()[:16]
     key = f"recommendations/{version}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,11 +68,11 @@ def recommendations(
         uri = model_store.publish_dir(tmp, key)
     preview = recs.head(5).assign(items=lambda d: d["items"].map(lambda x: x[:5]))[["customer_id", "items"]]
     return Output(
-        {"key": key, "version": version, "model_version": best_model["model_key"], "k": config.k,
-         "fallback": fallback, "users": len(recs)},
+        {"key": key, "version": version, "model_version": ranker["key"], "k": config.k,
+         "fallback": fallback, "users": len(recs), "serve_day": serve_day},
         metadata={
             "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
-            "engine": config.engine,
+            "serving_day": serve_day, "data_through": str(pd.Timestamp(serve_day).date() - pd.Timedelta(days=1)),
             "seconds": round(seconds, 2), "users_per_second": round(len(recs) / seconds, 1) if seconds else None,
             "version": version, "uri": uri, "fallback": MetadataValue.json(fallback),
             "preview": MetadataValue.md(preview.to_markdown(index=False)),

@@ -2,7 +2,8 @@
 
 Recipe that learns on CPU (see shared Merlin notes): Adam (legacy optimizer), in-batch negatives with
 a logQ popularity correction in training, towers ``InputBlockV2 → MLP(hidden…, embedding_dim)``.
-Evaluation is honest: every validation user is scored against every item seen in training.
+Evaluation is honest: every validation user is scored against every item seen in training
+(``recs_assets.retrieval.rank``, the one retrieval path). Towers are reloaded with ``retrieval.load_towers``.
 TensorFlow and Merlin are imported inside the functions (slow imports).
 """
 
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recs_assets.core.metrics import ndcg_at_k, recall_at_k
-from recs_assets.core.topk import top_k
 from recs_assets.features.workflow import ITEM_ID, USER_ID
+from recs_assets.retrieval import Towers, rank
 from recs_assets.training.grid import Hyperparameters
 
 
@@ -87,42 +87,6 @@ def train_two_tower(
     return TrainResult(model, {k: [float(x) for x in v] for k, v in history.history.items()}, seconds, examples)
 
 
-def _encode(encoder, frame: pd.DataFrame, schema, id_column: str, tag) -> tuple[np.ndarray, np.ndarray]:
-    import merlin.io
-
-    ds = merlin.io.Dataset(frame[schema.column_names].reset_index(drop=True), schema=schema, cpu=True)
-    emb = encoder.encode(ds, index=tag, batch_size=4096).compute()
-    # encode() returns rows indexed and sorted by id, not in input order: re-align by id.
-    ids = frame[id_column].to_numpy()
-    return ids, emb.loc[ids].to_numpy(dtype=np.float32)
-
-
-def item_embeddings(model, train_ds) -> tuple[np.ndarray, np.ndarray]:
-    """(encoded item ids, embeddings) for every item seen in training."""
-    from merlin.schema import Tags
-
-    schema = train_ds.schema.select_by_tag(Tags.ITEM)
-    items = train_ds.to_ddf()[schema.column_names].drop_duplicates(subset=[ITEM_ID]).compute()
-    return _encode(_candidate_encoder(model), items.sort_values(ITEM_ID), schema, ITEM_ID, Tags.ITEM_ID)
-
-
-def query_embeddings(model, split_ds) -> tuple[np.ndarray, np.ndarray]:
-    """(encoded user ids, embeddings) for every user of a split, with their first row's context."""
-    from merlin.schema import Tags
-
-    schema = split_ds.schema.select_by_tag(Tags.USER)
-    users = split_ds.to_ddf()[schema.column_names].compute().drop_duplicates(subset=[USER_ID])
-    return _encode(_query_encoder(model), users.sort_values(USER_ID), schema, USER_ID, Tags.USER_ID)
-
-
-def _query_encoder(model):
-    return model.query_encoder if hasattr(model, "query_encoder") else model
-
-
-def _candidate_encoder(model):
-    return model.candidate_encoder if hasattr(model, "candidate_encoder") else model
-
-
 def relevant_items(split_ds, user_ids: np.ndarray) -> list[set]:
     """Per user (in ``user_ids`` order), the set of encoded items bought in the split."""
     frame = split_ds.to_ddf()[[USER_ID, ITEM_ID]].compute()
@@ -132,16 +96,13 @@ def relevant_items(split_ds, user_ids: np.ndarray) -> list[set]:
 
 def evaluate(model, train_ds, eval_ds, k: int = 12) -> dict[str, float]:
     """Recall@k and NDCG@k of every eval user against every item seen in training."""
-    item_ids, items = item_embeddings(model, train_ds)
-    user_ids, users = query_embeddings(model, eval_ds)
-    indices, _ = top_k(users, items, k)
-    recommended = item_ids[indices]
-    relevant = relevant_items(eval_ds, user_ids)
+    ranked = rank(Towers.of(model), train_ds, eval_ds, k)
+    relevant = relevant_items(eval_ds, ranked.users)
     return {
-        f"recall_at_{k}": recall_at_k(recommended, relevant, k),
-        f"ndcg_at_{k}": ndcg_at_k(recommended, relevant, k),
-        "eval_users": float(len(user_ids)),
-        "candidate_items": float(len(item_ids)),
+        f"recall_at_{k}": recall_at_k(ranked.items, relevant, k),
+        f"ndcg_at_{k}": ndcg_at_k(ranked.items, relevant, k),
+        "eval_users": float(len(ranked.users)),
+        "candidate_items": float(len(ranked.catalogue_ids)),
     }
 
 
@@ -150,15 +111,3 @@ def save_model(model, out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     model.query_encoder.save(str(out_dir / "query_tower"))
     model.candidate_encoder.save(str(out_dir / "candidate_tower"))
-
-
-def load_towers(model_dir: str | Path):
-    """(query encoder, candidate encoder) reloaded from ``save_model``'s folder."""
-    import merlin.models.tf  # noqa: F401  (registers Merlin's Keras layers for deserialisation)
-    import tensorflow as tf
-
-    model_dir = Path(model_dir)
-    return (
-        tf.keras.models.load_model(str(model_dir / "query_tower")),
-        tf.keras.models.load_model(str(model_dir / "candidate_tower")),
-    )

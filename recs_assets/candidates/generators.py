@@ -1,0 +1,141 @@
+"""The SQL candidate sources. Each proposes, for the customers of ``targets`` (a table with a
+``customer_id`` column) and a cut-off day, rows (customer_id, article_id, source, source_rank,
+source_score), reading only purchases strictly before the cut-off. Set-based: no Python per customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from recs_assets.candidates.purchase_log import PurchaseLog
+
+COLUMNS = ["customer_id", "article_id", "source", "source_rank", "source_score"]
+
+
+@dataclass(frozen=True)
+class SourceSizes:
+    """How many candidates each source may propose per customer, and its look-back windows."""
+
+    history: int = 40
+    copurchase: int = 40
+    copurchase_seed_items: int = 10  # the customer's most recent distinct articles seed co-purchase
+    copurchase_neighbours: int = 30  # kept per article
+    copurchase_lookback_days: int = 84  # co-purchase pairs come from this many days before the cut-off
+    copurchase_items_per_customer: int = 30  # a customer's pairs: their last N distinct articles only
+    popularity: int = 30
+    popularity_days: int = 7
+
+
+def _cut(cutoff) -> dict:
+    return {"cutoff": pd.Timestamp(cutoff).date()}
+
+
+def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+    """The customer's own past purchases, most often bought first, then most recent (on purchase data
+    frequency first is the stronger order: measured on Complete Journey and synthetic).
+    Score: times bought / (1 + weeks since the last purchase)."""
+    return log.query(f"""
+        with ui as (
+            select p.customer_id, p.article_id, count(*) as n, max(p.t_dat) as last_day
+            from purchases p join targets t using (customer_id)
+            where p.t_dat < $cutoff
+            group by 1, 2
+        ), ranked as (
+            select customer_id, article_id,
+                   row_number() over (partition by customer_id order by n desc, last_day desc, article_id) as source_rank,
+                   n / (1.0 + date_diff('day', last_day, $cutoff) / 7.0) as source_score
+            from ui
+        )
+        select customer_id, article_id, 'history' as source, source_rank, source_score
+        from ranked where source_rank <= {int(sizes.history)}
+    """, **_cut(cutoff))
+
+
+def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+    """Articles bought by the same customers as the customer's recent purchases (item-to-item).
+
+    Pairs: two distinct articles bought by one customer within the look-back window (each customer's
+    last ``copurchase_items_per_customer`` articles there, which bounds the self-join). Similarity:
+    cosine, co-buyers / sqrt(buyers_a · buyers_b); each article keeps its top neighbours. A customer's
+    score for an article: the sum of its similarities to their ``copurchase_seed_items`` latest articles."""
+    return log.query(f"""
+        with window_items as (
+            select customer_id, article_id, max(t_dat) as last_day
+            from purchases
+            where t_dat < $cutoff and t_dat >= $cutoff - to_days({int(sizes.copurchase_lookback_days)})
+            group by 1, 2
+        ), capped as (
+            select customer_id, article_id from (
+                select *, row_number() over (partition by customer_id order by last_day desc, article_id) as r
+                from window_items
+            ) where r <= {int(sizes.copurchase_items_per_customer)}
+        ), buyers as (
+            select article_id, count(*) as n from capped group by 1
+        ), pairs as (
+            select a.article_id as a, b.article_id as b, count(*) as co
+            from capped a join capped b on a.customer_id = b.customer_id and a.article_id <> b.article_id
+            group by 1, 2
+        ), neighbours as (
+            select a, b, sim from (
+                select p.a, p.b, p.co / sqrt(na.n * nb.n) as sim,
+                       row_number() over (partition by p.a order by p.co / sqrt(na.n * nb.n) desc, p.b) as r
+                from pairs p join buyers na on na.article_id = p.a join buyers nb on nb.article_id = p.b
+            ) where r <= {int(sizes.copurchase_neighbours)}
+        ), seeds as (
+            select customer_id, article_id from (
+                select p.customer_id, p.article_id,
+                       row_number() over (partition by p.customer_id order by max(p.t_dat) desc, p.article_id) as r
+                from purchases p join targets t using (customer_id)
+                where p.t_dat < $cutoff
+                group by 1, 2
+            ) where r <= {int(sizes.copurchase_seed_items)}
+        ), scored as (
+            select s.customer_id, n.b as article_id, sum(n.sim) as source_score
+            from seeds s join neighbours n on n.a = s.article_id
+            group by 1, 2
+        )
+        select customer_id, article_id, 'copurchase' as source, source_rank, source_score from (
+            select *, row_number() over (partition by customer_id order by source_score desc, article_id) as source_rank
+            from scored
+        ) where source_rank <= {int(sizes.copurchase)}
+    """, **_cut(cutoff))
+
+
+def popularity(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+    """The best sellers of the ``popularity_days`` before the cut-off, for every target customer
+    (source ``popularity``), and the best sellers among the customer's 10-year age band when the age
+    is known (source ``popularity_age``). Score: purchases in the window."""
+    return log.query(f"""
+        with recent as (
+            select p.article_id, floor(c.age / 10) as band
+            from purchases p left join customers c using (customer_id)
+            where p.t_dat < $cutoff and p.t_dat >= $cutoff - to_days({int(sizes.popularity_days)})
+        ), overall as (
+            select article_id, count(*) as score,
+                   row_number() over (order by count(*) desc, article_id) as r
+            from recent group by 1
+        ), by_band as (
+            select band, article_id, count(*) as score,
+                   row_number() over (partition by band order by count(*) desc, article_id) as r
+            from recent where band is not null group by 1, 2
+        )
+        select t.customer_id, o.article_id, 'popularity' as source, o.r as source_rank, o.score as source_score
+        from targets t cross join overall o where o.r <= {int(sizes.popularity)}
+        union all
+        select t.customer_id, b.article_id, 'popularity_age', b.r, b.score
+        from targets t join customers c using (customer_id) join by_band b on b.band = floor(c.age / 10)
+        where b.r <= {int(sizes.popularity)}
+    """, **_cut(cutoff))
+
+
+SQL_SOURCES = {"history": history, "copurchase": copurchase, "popularity": popularity}
+
+
+def sql_candidates(log: PurchaseLog, targets: pd.Series, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+    """Every SQL source's candidates for ``targets`` (customer ids) as of ``cutoff``."""
+    log.register("targets", pd.DataFrame({"customer_id": pd.Series(targets).drop_duplicates().to_numpy()}))
+    frames = [source(log, cutoff, sizes) for source in SQL_SOURCES.values()]
+    out = pd.concat(frames, ignore_index=True)[COLUMNS]
+    return out.astype({"source_rank": "int32", "source_score": "float64"})

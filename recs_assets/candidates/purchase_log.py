@@ -1,0 +1,80 @@
+"""The purchases every candidate source and ranking feature reads, in an in-process DuckDB.
+
+The warehouse (DuckDB or Snowflake) hands over three narrow tables once; the set-based work (window
+functions, self-joins, aggregations) then runs in an embedded DuckDB, the same SQL whatever the
+warehouse is. Every query takes a cut-off day and reads only purchases strictly before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+PURCHASE_COLUMNS = ["customer_id", "article_id", "t_dat", "price", "quantity"]
+ARTICLE_COLUMNS = ["article_id", "product_type_no", "colour_group_code", "index_group_no", "garment_group_no",
+                   "product_group_name"]
+CUSTOMER_COLUMNS = ["customer_id", "age"]
+
+
+@dataclass
+class PurchaseLog:
+    """An embedded DuckDB holding ``purchases``, ``articles`` and ``customers``."""
+
+    con: duckdb.DuckDBPyConnection
+
+    @classmethod
+    def from_frames(cls, purchases: pd.DataFrame, articles: pd.DataFrame, customers: pd.DataFrame,
+                    threads: int | None = None) -> "PurchaseLog":
+        for name, frame, columns in (("purchases", purchases, PURCHASE_COLUMNS),
+                                     ("articles", articles, ARTICLE_COLUMNS),
+                                     ("customers", customers, CUSTOMER_COLUMNS)):
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ValueError(f"{name} is missing column(s) {missing}")
+        con = duckdb.connect()
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
+        p = purchases[PURCHASE_COLUMNS].assign(t_dat=pd.to_datetime(purchases["t_dat"]))  # noqa: F841
+        a, c = articles[ARTICLE_COLUMNS], customers[CUSTOMER_COLUMNS]  # noqa: F841
+        con.execute("create table purchases as select customer_id, article_id, cast(t_dat as date) as t_dat,"
+                    " cast(price as double) as price, cast(quantity as integer) as quantity from p")
+        con.execute("create table articles as select * from a")
+        con.execute("create table customers as select * from c")
+        return cls(con)
+
+    @classmethod
+    def from_warehouse(cls, warehouse) -> "PurchaseLog":
+        """Every deduplicated purchase (all customers, all days) with the article and customer columns."""
+        return cls.from_frames(
+            warehouse.query(f"select {', '.join(PURCHASE_COLUMNS)} from marts.transactions_dedup"),
+            warehouse.query(f"select {', '.join(ARTICLE_COLUMNS)} from staging.stg_articles"),
+            warehouse.query(f"select {', '.join(CUSTOMER_COLUMNS)} from staging.stg_customers"),
+        )
+
+    def query(self, sql: str, **params) -> pd.DataFrame:
+        return self.con.execute(sql, params or None).df()
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make ``frame`` queryable as table ``name`` (replacing an earlier one)."""
+        self.con.register(name, frame)
+
+    def buyers(self, start, days: int = 7) -> pd.DataFrame:
+        """(customer_id, article_id) bought in ``[start, start + days)``: the labels of a window."""
+        return self.query(
+            "select distinct customer_id, article_id from purchases"
+            " where t_dat >= $start and t_dat < $start + to_days($days)",
+            start=pd.Timestamp(start).date(), days=days,
+        )
+
+    def customers_before(self, cutoff) -> pd.Series:
+        """Every customer with a purchase before ``cutoff``."""
+        return self.query("select distinct customer_id from purchases where t_dat < $cutoff",
+                          cutoff=pd.Timestamp(cutoff).date())["customer_id"]
+
+    def fingerprint(self) -> str:
+        """Order-independent fingerprint of the purchases: count and a hash of every row."""
+        n, digest = self.con.execute(
+            "select count(*), coalesce(sum(hash(customer_id, article_id, t_dat, price)), 0) from purchases").fetchone()
+        return f"{n}-{int(digest) & 0xFFFFFFFFFFFF:012x}"

@@ -1,0 +1,92 @@
+"""Every list scored on the test week, side by side (pure): the served (ranked) list, the two-tower
+alone, and the baselines, for the same customers; plus the tables and charts a person reads."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from recs_assets.candidates.purchase_log import PurchaseLog
+from recs_assets.core import metrics
+from recs_assets.evaluation.baselines import als_lists, popular_before, repurchase_then_popular
+from recs_assets.ranking.lists import top_lists
+
+BASELINES = ("popularity", "repurchase_then_popular", "als")
+LISTS = ("served", "two_tower", *BASELINES)
+ACCURACY = ["map_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k", "mrr_at_k"]
+# Bins of each slice family in their natural order (anything else goes last, alphabetically).
+BIN_ORDER = {
+    "user_activity": ["0", "1-4", "5-9", "10-19", "20+"],
+    "item_popularity": ["q1", "q2", "q3", "q4", "new"],
+    "age_band": ["<25", "25-34", "35-49", "50+", "unknown"],
+}
+
+
+def test_lists(log: PurchaseLog, scored: pd.DataFrame, customers, cutoff, k: int) -> dict[str, pd.DataFrame]:
+    """List name → customer_id, items, scores for every customer of ``customers``. ``scored``: the
+    test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank)."""
+    fallback = popular_before(log, cutoff, k)
+    retrieved = scored[scored["retrieval_rank"].notna()]
+    return {
+        "served": top_lists(scored, scored["score"], k, customers, fallback),
+        "two_tower": top_lists(retrieved, -retrieved["retrieval_rank"].to_numpy(dtype=float), k, customers, fallback),
+        "popularity": top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], k, customers, fallback),
+        "repurchase_then_popular": repurchase_then_popular(log, customers, cutoff, k),
+        "als": als_lists(log, customers, cutoff, k),
+    }
+
+
+def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -> dict[str, float]:
+    """MAP, recall, NDCG, hit rate and MRR at k over the customers of ``truth`` (or ``customers``)."""
+    bought = truth.groupby("customer_id")["article_id"].agg(set)
+    chosen = lists if customers is None else lists[lists["customer_id"].isin(set(customers))]
+    recommended = np.empty(len(chosen), dtype=object)
+    recommended[:] = [list(x) for x in chosen["items"]]
+    relevant = [bought.get(c, set()) for c in chosen["customer_id"]]
+    fns = {"map_at_k": metrics.map_at_k, "recall_at_k": metrics.recall_at_k, "ndcg_at_k": metrics.ndcg_at_k,
+           "hit_rate_at_k": metrics.hit_rate_at_k, "mrr_at_k": metrics.mrr_at_k}
+    return {name: fn(recommended, relevant, k) for name, fn in fns.items()}
+
+
+def side_by_side(results: dict[str, dict[str, float]], rows: list[str], k: int, mark: str | None = None) -> str:
+    """Markdown: one row per metric, one column per list (``mark`` names the strongest baseline)."""
+    names = list(results)
+    head = ["metric", *[f"{n} (strongest baseline)" if n == mark else n for n in names]]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for metric in rows:
+        cells = [f"{results[n].get(metric, float('nan')):.4f}" for n in names]
+        out.append(f"| {metric.replace('_at_k', f'@{k}')} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def ordered_bins(family: str, bins) -> list[str]:
+    known = BIN_ORDER.get(family, [])
+    return [b for b in known if b in bins] + sorted(b for b in bins if b not in known)
+
+
+def slice_chart(miss_rates: dict[str, dict[str, float]], family: str) -> bytes:
+    """PNG: miss rate per bin of one slice family, every list as a grouped bar, bins in order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = ordered_bins(family, {b for rates in miss_rates.values() for b in rates})
+    width = 0.8 / max(len(miss_rates), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(bins) + 2), 3.6))
+    for i, (name, rates) in enumerate(miss_rates.items()):
+        ax.bar(np.arange(len(bins)) + i * width, [rates.get(b, np.nan) for b in bins], width, label=name)
+    ax.set_xticks(np.arange(len(bins)) + width * (len(miss_rates) - 1) / 2, bins,
+                  rotation=30 if family == "product_group" else 0, ha="right" if family == "product_group" else "center")
+    ax.set_xlabel(family.replace("_", " "))
+    ax.set_ylabel("miss rate (lower is better)")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Miss rate by {family.replace('_', ' ')}")
+    ax.legend(fontsize=7, ncol=len(miss_rates))
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()

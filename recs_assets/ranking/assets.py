@@ -1,0 +1,95 @@
+"""The ranker asset: features of every fitting window's candidates, labels from the week after each
+cut-off, a small search per ranker kind, the best on the validation holdout kept."""
+
+import tempfile
+import time
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
+from pydantic import Field
+
+from recs_assets.candidates.assets import read_pool
+from recs_assets.candidates.purchase_log import PurchaseLog
+from recs_assets.evaluation.baselines import popular_before
+from recs_assets.ranking.features import candidate_features, with_labels
+from recs_assets.ranking.training import fit_ranker
+from recs_assets.resources.model_store import ModelStore
+from recs_assets.resources.warehouse import Warehouse
+
+# A small search inside the asset rather than partitions: a LightGBM fit takes seconds to a minute
+# here, and every configuration reads the same feature frames, which partitions would rebuild each.
+# ``fit_weeks``: how many earlier weekly windows join the validation week's fitting customers.
+SEARCH = {
+    "lightgbm": [{"fit_weeks": 5, "num_leaves": 31}, {"fit_weeks": 5, "num_leaves": 63, "min_child_samples": 50},
+                 {"fit_weeks": 2, "num_leaves": 31}, {"fit_weeks": 0, "num_leaves": 31}],
+    "merlin": [{"epochs": 3, "learning_rate": 0.005}],
+}
+
+
+class RankerConfig(Config):
+    kinds: list[str] = Field(["lightgbm"], description="Ranker kinds to fit (lightgbm, merlin); the best"
+                             " on the validation holdout is kept.")
+    k: int = Field(12, ge=1, description="Cutoff of the holdout MAP that chooses.")
+    holdout_share: float = Field(0.25, gt=0, lt=1, description="Share of validation-week customers held out.")
+    search: bool = Field(True, description="Try every configuration of SEARCH; else the first of each kind.")
+
+
+def labelled_windows(log: PurchaseLog, model_store: ModelStore, candidates: dict) -> tuple[dict, dict]:
+    """(window → labelled feature frame, window → labels) for the fitting windows and validation."""
+    frames, labels = {}, {}
+    for name, day in candidates["windows"].items():
+        if name.startswith("fit_") or name == "validation":
+            labels[name] = log.buyers(day, candidates["label_days"])
+            frames[name] = with_labels(candidate_features(log, read_pool(model_store, candidates, name), day),
+                                       labels[name])
+    return frames, labels
+
+
+@asset(ins={"candidates": AssetIn()}, group_name="ranking", kinds={"lightgbm", "tensorflow"})
+def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dict, warehouse: Warehouse,
+           model_store: ModelStore):
+    """A learned ranker over candidate features, fitted on the weeks after past cut-offs and chosen
+    on held-out customers of the validation week (the test week is never read)."""
+    start = time.perf_counter()
+    log = PurchaseLog.from_warehouse(warehouse)
+    frames, labels = labelled_windows(log, model_store, candidates)
+    context.log.info(f"features for {len(frames)} windows, {sum(map(len, frames.values())):,} rows,"
+                     f" in {time.perf_counter() - start:.1f}s")
+    fallback = popular_before(log, candidates["windows"]["validation"], config.k)
+    search = {kind: SEARCH[kind] if config.search else SEARCH[kind][:1] for kind in config.kinds}
+    model, report = fit_ranker(frames, "validation", labels["validation"], fallback, config.kinds, search,
+                               config.k, config.holdout_share)
+    key = f"rankers/{candidates['key'].split('/', 1)[1]}/{report.kind}"
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(tmp)
+        uri = model_store.publish_dir(tmp, key)
+    importance = model.importance()
+    seconds = time.perf_counter() - start
+    context.log.info(f"ranker {report.kind} {report.params}: holdout MAP@{config.k} {report.holdout_map:.4f}"
+                     f" (input order {report.input_order_map:.4f}) in {seconds:.0f}s")
+    search_table = "| kind | params | holdout MAP |\n|---|---|---|\n" + "\n".join(
+        f"| {t['kind']} | {t['params']} | {t['holdout_map']:.4f} |" for t in report.search)
+    importance_table = "| feature | share of gain |\n|---|---|\n" + "\n".join(
+        f"| {f} | {v:.4f} |" for f, v in list(importance.items())[:25])
+    return Output(
+        {"key": key, "uri": uri, "kind": report.kind, "params": report.params, "candidates_key": candidates["key"],
+         "holdout_map": report.holdout_map, "input_order_map": report.input_order_map},
+        metadata={
+            "kind": report.kind, "params": MetadataValue.json(report.params),
+            f"holdout_map_at_{config.k}": report.holdout_map,
+            f"input_order_map_at_{config.k}": report.input_order_map,
+            "search": MetadataValue.md(search_table),
+            "feature_importance": MetadataValue.md(importance_table),
+            "fit_rows": report.rows, "fit_positives": report.positives,
+            "holdout_customers": report.holdout_customers, "seconds": round(seconds, 1), "uri": uri,
+        },
+    )
+
+
+def score_window(log: PurchaseLog, model_store: ModelStore, candidates: dict, ranker: dict, window: str) -> pd.DataFrame:
+    """The window's candidates with features and the ranker's ``score``."""
+    from recs_assets.ranking.rankers import load_ranker
+
+    day = candidates["windows"][window]
+    frame = candidate_features(log, read_pool(model_store, candidates, window), day)
+    return frame.assign(score=load_ranker(model_store.local_path(ranker["key"])).score(frame))

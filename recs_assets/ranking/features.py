@@ -1,0 +1,102 @@
+"""Ranking features of candidate (customer, article) pairs as of a cut-off day, in SQL.
+
+Every aggregate reads only purchases strictly before the cut-off, so a feature row for a label week
+never sees that week (tested by moving the cut-off one day). Labels are the purchases of the
+``label_days`` from the cut-off on.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from recs_assets.candidates.pool import SOURCES
+from recs_assets.candidates.purchase_log import PurchaseLog
+
+SOURCE_FEATURES = [f"{s}_{x}" for s in SOURCES for x in ("rank", "score")] + ["n_sources"]
+PAIR_FEATURES = ["ui_count", "ui_quantity", "ui_days_since", "ui_interval", "ui_cycle", "same_type_count",
+                 "same_colour_count"]
+ITEM_FEATURES = ["pop_1w", "pop_4w", "pop_12w", "pop_trend", "item_buyers", "item_repeat_rate", "item_price",
+                 "item_age_days", "product_type_no", "colour_group_code", "index_group_no", "garment_group_no"]
+CUSTOMER_FEATURES = ["age", "c_count", "c_count_4w", "c_distinct", "c_days_since", "c_price", "price_ratio",
+                     "c_repeat_share"]
+FEATURES = SOURCE_FEATURES + PAIR_FEATURES + ITEM_FEATURES + CUSTOMER_FEATURES
+
+_SQL = """
+with hist as (
+    select * from purchases where t_dat < $cutoff
+), who as (
+    select distinct customer_id from cands
+), mine as (
+    select h.* from hist h join who using (customer_id)
+), ui as (
+    select customer_id, article_id, count(*) as ui_count, sum(quantity) as ui_quantity,
+           date_diff('day', max(t_dat), $cutoff) as ui_days_since,
+           case when count(*) > 1 then date_diff('day', min(t_dat), max(t_dat)) / (count(*) - 1.0) end as ui_interval
+    from mine group by 1, 2
+), item as (
+    select article_id,
+           count(*) filter (where t_dat >= $cutoff - to_days(7)) as pop_1w,
+           count(*) filter (where t_dat >= $cutoff - to_days(28)) as pop_4w,
+           count(*) filter (where t_dat >= $cutoff - to_days(84)) as pop_12w,
+           count(distinct customer_id) as item_buyers,
+           avg(price) as item_price,
+           date_diff('day', min(t_dat), $cutoff) as item_age_days
+    from hist group by 1
+), item_repeat as (
+    select article_id, avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
+    from (select article_id, customer_id, count(*) as n from hist group by 1, 2) group by 1
+), cust as (
+    select customer_id, count(*) as c_count,
+           count(*) filter (where t_dat >= $cutoff - to_days(28)) as c_count_4w,
+           count(distinct article_id) as c_distinct,
+           date_diff('day', max(t_dat), $cutoff) as c_days_since, avg(price) as c_price,
+           1.0 - count(distinct article_id) / count(*) as c_repeat_share
+    from mine group by 1
+), c_type as (
+    select m.customer_id, a.product_type_no, count(*) as n
+    from mine m join articles a using (article_id) group by 1, 2
+), c_colour as (
+    select m.customer_id, a.colour_group_code, count(*) as n
+    from mine m join articles a using (article_id) group by 1, 2
+)
+select k.*,
+       coalesce(ui.ui_count, 0) as ui_count, coalesce(ui.ui_quantity, 0) as ui_quantity,
+       ui.ui_days_since, ui.ui_interval, ui.ui_days_since / nullif(ui.ui_interval, 0) as ui_cycle,
+       coalesce(ct.n, 0) as same_type_count, coalesce(cc.n, 0) as same_colour_count,
+       coalesce(i.pop_1w, 0) as pop_1w, coalesce(i.pop_4w, 0) as pop_4w, coalesce(i.pop_12w, 0) as pop_12w,
+       (coalesce(i.pop_1w, 0) + 1.0) / (coalesce(i.pop_4w, 0) / 4.0 + 1.0) as pop_trend,
+       coalesce(i.item_buyers, 0) as item_buyers, r.item_repeat_rate, i.item_price, i.item_age_days,
+       a.product_type_no, a.colour_group_code, a.index_group_no, a.garment_group_no,
+       c.age, coalesce(cu.c_count, 0) as c_count, coalesce(cu.c_count_4w, 0) as c_count_4w,
+       coalesce(cu.c_distinct, 0) as c_distinct, cu.c_days_since, cu.c_price,
+       i.item_price / nullif(cu.c_price, 0) as price_ratio, cu.c_repeat_share
+from cands k
+left join ui on ui.customer_id = k.customer_id and ui.article_id = k.article_id
+left join item i on i.article_id = k.article_id
+left join item_repeat r on r.article_id = k.article_id
+left join articles a on a.article_id = k.article_id
+left join customers c on c.customer_id = k.customer_id
+left join cust cu on cu.customer_id = k.customer_id
+left join c_type ct on ct.customer_id = k.customer_id and ct.product_type_no = a.product_type_no
+left join c_colour cc on cc.customer_id = k.customer_id and cc.colour_group_code = a.colour_group_code
+order by k.customer_id, k.article_id
+"""
+
+
+def candidate_features(log: PurchaseLog, pool: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """``pool`` (``candidates.pool.union``'s frame) with every column of FEATURES, as of ``cutoff``;
+    rows sorted by customer then article."""
+    log.register("cands", pool)
+    frame = log.query(_SQL, cutoff=pd.Timestamp(cutoff).date())
+    missing = [c for c in FEATURES if c not in frame.columns]
+    if missing:
+        raise ValueError(f"feature query lacks {missing}")
+    numeric = {c: "float32" for c in FEATURES}
+    return frame.astype(numeric)
+
+
+def with_labels(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with ``label`` = 1 where the customer bought the article in the label window."""
+    bought = labels[["customer_id", "article_id"]].drop_duplicates().assign(label=1)
+    out = features.merge(bought, on=["customer_id", "article_id"], how="left")
+    return out.assign(label=out["label"].fillna(0).astype("int8"))

@@ -27,6 +27,7 @@ run: manifest  ## materialize every asset on the embedded defaults (SOURCE=compl
 		$(DAGSTER) asset materialize -m recs_assets --select trained_model --partition $$p || exit 1; \
 	done
 	$(DAGSTER) asset materialize -m recs_assets --select best_model
+	$(DAGSTER) asset materialize -m recs_assets --select 'group:candidates or key:ranker'
 	$(DAGSTER) asset materialize -m recs_assets --select 'evaluation,recommendations,served_recommendations' || \
 		echo "not published: the promotion gate did not pass (see the summary below)"
 	$(UV) run python -m recs_assets.summary
@@ -41,10 +42,11 @@ dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on htt
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
 	$(UV) run uvicorn --factory recs_assets.serving.api:app_from_environment --host 127.0.0.1 --port 8000
 
-bench: manifest  ## benchmarks: raw data + marts, then training (options: see each module's --help)
+bench: manifest  ## benchmarks: raw data + marts, training, serving, then the multi-stage quality run
 	$(UV) run python -m benchmarks.run
 	$(UV) run python -m benchmarks.training
 	$(UV) run python -m benchmarks.serving
+	$(UV) run python -m benchmarks.ranking
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs

@@ -66,7 +66,7 @@ def _print_serving() -> None:
 
 def _any_customer() -> str:
     warehouse = build_resources()["warehouse"]
-    return str(warehouse.query("select min(customer_id) as c from marts.train_transactions")["c"].iloc[0])
+    return str(warehouse.query("select min(customer_id) as c from marts.transactions_dedup")["c"].iloc[0])
 
 
 def _print_best_model() -> None:
@@ -85,10 +85,20 @@ def _print_best_model() -> None:
         print(f"\nbest model: {meta['best_partition'].value} ({meta['reason'].value})")
         print(f"model: {meta['model_uri'].value}\n")
         print(meta["comparison"].value)
+    if meta := latest("candidates"):
+        print("\ncandidate recall (share of the next week's purchases among the candidates):\n")
+        print(meta["candidate_recall"].value)
+    if meta := latest("ranker"):
+        print(f"\nranker: {meta['kind'].value} {meta['params'].value}, validation-holdout MAP@12"
+              f" {meta['holdout_map_at_12'].value:.4f} (its inputs' order: {meta['input_order_map_at_12'].value:.4f})")
     if meta := latest("evaluation"):
-        print(f"\ntest week, {meta['test_users'].value} users, model {meta['partition'].value} vs popularity:\n")
-        print(meta["metrics"].value)
-        print()
+        print(f"\ntest week, every buyer ({meta['test_buyers'].value}; new customers included):\n")
+        print(meta["metrics_every_test_buyer"].value)
+        print(f"\nthe same lists for the {meta['test_buyers_known_to_the_two_tower'].value} buyers the two-tower was"
+              " trained on:\n")
+        print(meta["metrics_modelled_customers"].value)
+        print(f"\nserved MAP@12 = {meta['lift_over_strongest_baseline'].value:.3f} × the strongest baseline"
+              f" ({meta['strongest_baseline'].value})\n")
         print(meta["mred"].value)
         print(f"\nRecList report: {meta['report_uri'].value}")
         check = instance.get_latest_asset_check_evaluation_record(AssetCheckKey(AssetKey("evaluation"), "promotion_gate"))

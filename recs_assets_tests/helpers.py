@@ -30,3 +30,8 @@ def _grid_keys():
 
 
 TRAINED = _grid_keys()
+
+
+# The candidate stage and the ranker, as materialize() selects them.
+STAGES = ["history_candidates", "copurchase_candidates", "popularity_candidates", "retrieval_candidates",
+          "candidates", "ranker"]

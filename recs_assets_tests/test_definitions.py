@@ -15,7 +15,8 @@ EXPECTED_ASSETS = {
     "transactions_dedup", "split_boundaries", "customer_activity", "transactions_enriched",
     "transactions_split", "train_transactions", "validation_transactions", "test_transactions",
     "nvt_workflow", "transformed_train", "transformed_validation", "transformed_test",
-    "trained_model", "best_model", "evaluation", "recommendations", "served_recommendations",
+    "trained_model", "best_model", "history_candidates", "copurchase_candidates", "popularity_candidates",
+    "retrieval_candidates", "candidates", "ranker", "evaluation", "recommendations", "served_recommendations",
 }
 
 _PROBE = """
@@ -26,7 +27,7 @@ keys = {k.to_user_string() for k in g.get_all_asset_keys()}
 deps = {k.to_user_string(): sorted(p.to_user_string() for p in g.get(k).parent_keys) for k in g.get_all_asset_keys()}
 resources = {k: type(v).__name__ for k, v in defs.resources.items()}
 import sys
-heavy = [m for m in ("tensorflow", "nvtabular", "merlin", "wandb") if m in sys.modules]
+heavy = [m for m in ("tensorflow", "nvtabular", "merlin", "wandb", "lightgbm", "implicit") if m in sys.modules]
 partitions = defs.get_assets_def("trained_model").partitions_def.get_partition_keys()
 automation = {
     "sensors": {s.name: s.default_status.value for s in defs.sensors},
@@ -79,7 +80,10 @@ def test_partitions_come_from_the_grid():
 
 def test_serving_waits_for_the_evaluation():
     deps = _load("local")["deps"]
-    assert "evaluation" in deps["recommendations"]
+    assert set(deps["recommendations"]) == {"evaluation", "ranker", "candidates"}
+    assert set(deps["evaluation"]) == {"ranker", "candidates"}
+    assert deps["ranker"] == ["candidates"]
+    assert {"best_model", "transactions_dedup", "split_boundaries"} <= set(deps["retrieval_candidates"])
     assert deps["served_recommendations"] == ["recommendations"]
 
 

@@ -1,25 +1,25 @@
-"""The evaluation asset on a really trained model, and the gate blocking an untrained one."""
+"""Candidates → ranker → evaluation on a really trained two-tower: every list side by side, the
+RecList report for each, and the gate against the strongest baseline blocking a publish."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from dagster import FilesystemIOManager, asset, materialize
+from dagster import materialize
 
-from recs_assets.features.workflow import read_transformed
 from recs_assets.serving.cache import Recommendation, SQLiteCache
-from recs_assets_tests.helpers import all_assets, metadata
+from recs_assets_tests.helpers import STAGES, all_assets, metadata
+
+LISTS = {"served", "two_tower", "popularity", "repurchase_then_popular", "als"}
 
 
 @pytest.fixture(scope="module")
 def evaluated(trained_pipeline):
     p = trained_pipeline
-    result = materialize(all_assets(), selection=["evaluation"], resources=p["resources"], instance=p["instance"],
-                         raise_on_error=False)
-    return result
+    return materialize(all_assets(), selection=[*STAGES, "evaluation"], resources=p["resources"],
+                       instance=p["instance"], raise_on_error=False)
 
 
 def _gate(result):
@@ -27,60 +27,54 @@ def _gate(result):
     return check
 
 
-def test_trained_model_passes_the_gate_and_beats_the_baseline(evaluated):
-    gate = _gate(evaluated)
-    assert gate.passed, gate.metadata["reasons"].value
-    assert evaluated.success
+def test_every_list_is_scored_on_the_same_buyers_and_the_gate_names_the_strongest_baseline(evaluated):
     value = evaluated.output_for_node("evaluation")
-    assert value["model"]["map_at_k"] > value["baseline"]["map_at_k"]
-    assert value["model"]["coverage_at_k"] > value["baseline"]["coverage_at_k"]  # one list vs personal lists
+    assert set(value["lists"]) == LISTS and set(value["modelled_customers"]) == LISTS
+    baselines = {n: value["lists"][n]["map_at_k"] for n in ("popularity", "repurchase_then_popular", "als")}
+    strongest = max(baselines, key=baselines.get)
+    assert value["gate"]["strongest_baseline"] == strongest
+    served = value["lists"]["served"]["map_at_k"]
+    assert value["gate"]["lift"] == pytest.approx(served / baselines[strongest])
+    gate = _gate(evaluated)
+    assert f"strongest baseline {strongest}" in gate.metadata["reasons"].value
+    assert gate.passed == value["gate"]["passed"] == evaluated.success
+    assert value["test_buyers"] >= value["modelled_buyers"] > 0  # every buyer, and the two-tower's own
 
 
-def test_reclist_report_is_stored_for_model_and_baseline(evaluated):
+def test_candidate_recall_and_the_ranker_report_are_in_the_metadata(evaluated):
+    candidates = metadata(evaluated, "candidates")
+    assert "| test |" in candidates["candidate_recall"] and "| validation |" in candidates["candidate_recall"]
+    recall = evaluated.output_for_node("candidate_generation", "candidates")["recall"]["test"]
+    assert 0 < recall["union"] <= 1 and recall["union"] >= max(recall[s] for s in ("history", "retrieval"))
+    ranker = metadata(evaluated, "ranker")
+    assert "| feature | share of gain |" in ranker["feature_importance"] and "| lightgbm |" in ranker["search"]
+    assert 0 < ranker["holdout_map_at_12"] <= 1
+
+
+def test_reclist_report_and_side_by_side_tables(evaluated):
     value = evaluated.output_for_node("evaluation")
     reports = sorted(Path(value["report_uri"]).glob("PurchaseRecList/*/*/results/report.json"))
-    assert {r.parts[-4] for r in reports} == {"model", "baseline"}
-    report = json.loads(reports[0].read_text())
-    names = {t["name"] for t in report["data"]}
+    assert {r.parts[-4] for r in reports} == LISTS
+    names = {t["name"] for t in json.loads(reports[0].read_text())["data"]}
     assert {"recall_at_k", "map_at_k", "less_wrong", "latent_diversity", "mred", "miss_rate_by_age_band"} <= names
-    plots = list(Path(value["report_uri"]).glob("PurchaseRecList/model/*/plots/*.png"))
-    assert len(plots) == 5
     meta = metadata(evaluated, "evaluation")
-    assert "| map@12 |" in meta["metrics"] and "data:image/png;base64," in meta["plots"]
+    header = meta["metrics_every_test_buyer"].splitlines()[0]
+    assert all(name in header for name in LISTS) and "(strongest baseline)" in header
+    assert "| map@12 |" in meta["metrics_modelled_customers"]
+    assert meta["plots"].count("data:image/png;base64,") == 4  # one grouped chart per slice family
 
 
-def test_gate_blocks_an_untrained_model(trained_pipeline, tmp_path):
-    from recs_assets.training.grid import Hyperparameters
-    from recs_assets.training.two_tower import save_model, train_two_tower
-
+def test_gate_failure_publishes_nothing(trained_pipeline, evaluated, tmp_path):
     p = trained_pipeline
-    store = p["resources"]["model_store"]
-    [features] = Path(store.root).glob("features/*")
-    # learning rate 0: the towers are built and saved but keep their random initial weights
-    untrained = train_two_tower(read_transformed(features / "train"),
-                                Hyperparameters(learning_rate=0.0, batch_size=4096, epochs=1), seed=0)
-    with_model = tmp_path / "untrained"
-    save_model(untrained.model, with_model)
-    store.publish_dir(with_model, "models/untrained")
-
-    @asset(name="best_model")
-    def untrained_best_model():
-        return {"model_key": "models/untrained", "partition": "untrained", "workflow": f"workflows/{features.name}"}
-
-    io_dir = tmp_path / "io"
-    shutil.copytree(Path(p["root"]) / "io", io_dir)  # keep the shared run's values untouched
     served = SQLiteCache(path=str(tmp_path / "served.sqlite"))
     served.publish("good-version", [Recommendation("u", [1], [1.0])], [1], "previous-model")
-    resources = {**p["resources"], "io_manager": FilesystemIOManager(base_dir=str(io_dir)), "cache": served}
-    assets = [a for a in all_assets() if "best_model" not in {k.to_user_string() for k in a.keys}]
-    result = materialize(
-        [*assets, untrained_best_model],
-        selection=["best_model", "evaluation", "recommendations", "served_recommendations"],
-        resources=resources, instance=p["instance"], raise_on_error=False,
-    )
+    run = {"ops": {"evaluation": {"config": {"min_relative_lift": 100.0}}}}  # a bar no list can clear
+    result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
+                         resources={**p["resources"], "cache": served}, instance=p["instance"],
+                         run_config=run, raise_on_error=False)
     gate = _gate(result)
     assert not gate.passed and not result.success
-    assert any("map_at_k: model" in line for line in gate.metadata["reasons"].value.splitlines())
+    assert "map_at_k: served" in gate.metadata["reasons"].value
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "recommendations" not in materialized and "served_recommendations" not in materialized
     assert served.current_version() == "good-version"  # what is served stays as it is

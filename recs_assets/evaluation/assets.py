@@ -98,7 +98,8 @@ def evaluation(
     strongest = decision.strongest_baseline
     lift = scalars["served"][config.gate_metric] / scalars[strongest][config.gate_metric] \
         if scalars[strongest][config.gate_metric] else float("inf")
-    mred_table = side_by_side({n: r["mred"] for n, r in results.items()}, list(SLICE_FAMILIES), k, strongest)
+    mred_table = side_by_side({n: r["mred"] for n, r in results.items()}, list(SLICE_FAMILIES), k, strongest,
+                              label="MRED by slice family")
     charts = "\n\n".join(_png(slice_chart({n: m[f] for n, m in miss.items()}, f), f"miss rate by {f}")
                           for f in SLICE_FAMILIES)
     context.log.info(f"gate {'passed' if decision.passed else 'FAILED'}: {decision.reasons}")

@@ -41,7 +41,8 @@ def repurchase_then_popular(log: PurchaseLog, customers, cutoff, k: int) -> pd.D
 def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, iterations: int = 15,
               seed: int = 7) -> pd.DataFrame:
     """customer_id, items, scores from implicit's ALS fit on purchases before ``cutoff`` (counts as
-    confidence), already-bought items filtered; customers unseen there get the last week's best sellers."""
+    confidence), already-bought items filtered (from the best-seller top-up too); customers unseen there
+    get the last week's best sellers."""
     import implicit
     from scipy.sparse import csr_matrix
     from threadpoolctl import threadpool_limits
@@ -63,5 +64,7 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
     found, scores = model.recommend(rows, matrix[rows], N=k, filter_already_liked_items=True)
     long = pd.DataFrame({"customer_id": np.repeat(wanted.index.to_numpy(dtype=object), found.shape[1]),
                          "article_id": items[found.reshape(-1)], "score": scores.reshape(-1)})
-    long = long[np.isfinite(long["score"]) & (found.reshape(-1) >= 0)]
-    return top_lists(long, long["score"], k, customers, popular_before(log, cutoff, k))
+    # implicit pads short results with the lowest float32 (filtered items), not -inf
+    long = long[(long["score"] > -1e30) & (found.reshape(-1) >= 0)]
+    fill = popular_before(log, cutoff, 2 * k)  # best sellers the customer has not bought yet
+    return top_lists(long, long["score"], k, customers, fill, exclude=pairs)

@@ -50,10 +50,11 @@ def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -
     return {name: fn(recommended, relevant, k) for name, fn in fns.items()}
 
 
-def side_by_side(results: dict[str, dict[str, float]], rows: list[str], k: int, mark: str | None = None) -> str:
+def side_by_side(results: dict[str, dict[str, float]], rows: list[str], k: int, mark: str | None = None,
+                 label: str = "metric") -> str:
     """Markdown: one row per metric, one column per list (``mark`` names the strongest baseline)."""
     names = list(results)
-    head = ["metric", *[f"{n} (strongest baseline)" if n == mark else n for n in names]]
+    head = [label, *[f"{n} (strongest baseline)" if n == mark else n for n in names]]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for metric in rows:
         cells = [f"{results[n].get(metric, float('nan')):.4f}" for n in names]

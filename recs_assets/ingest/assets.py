@@ -33,6 +33,9 @@ class RawDataConfig(Config):
     source: Literal["synthetic", "hm_csv", "complete_journey"] = "synthetic"
     scale: float = Field(0.01, gt=0, description="synthetic only: fraction of H&M's size")
     seed: int = Field(42, description="synthetic only")
+    repeat_purchase_rate: float = Field(
+        0.2, ge=0, le=1, description="synthetic only: share of purchases that re-buy an article bought before;"
+        " 0 = nobody buys the same article twice (one-off catalogues, where excluding history matters)")
     path: str | None = Field(None, description="hm_csv only: directory holding the three CSVs")
 
 
@@ -49,7 +52,8 @@ def _schema(columns: dict[str, str]) -> TableSchema:
 )
 def raw_tables(context: AssetExecutionContext, config: RawDataConfig, warehouse: Warehouse):
     """Validate and load customers, articles and transactions; publish all three or none."""
-    source = RawSource(name=config.source, scale=config.scale, seed=config.seed, path=config.path)
+    source = RawSource(name=config.source, scale=config.scale, seed=config.seed, path=config.path,
+                       repeat_purchase_rate=config.repeat_purchase_rate)
     context.log.info(f"loading raw tables from {source.describe()} into {warehouse.describe()}")
     rows = load_raw(warehouse, source.chunks(), load_id=context.run_id)
     for note in source.notes:

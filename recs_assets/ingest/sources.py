@@ -35,11 +35,13 @@ class RawSource:
     scale: float = 0.01
     seed: int = 42
     path: str | None = None
+    repeat_purchase_rate: float = SyntheticSpec.repeat_rate
     notes: list[str] = field(default_factory=list)
 
     def chunks(self) -> Iterator[Chunk]:
         if self.name == "synthetic":
-            return synthetic_chunks(SyntheticSpec(scale=self.scale, seed=self.seed))
+            return synthetic_chunks(SyntheticSpec(scale=self.scale, seed=self.seed,
+                                                  repeat_rate=self.repeat_purchase_rate))
         if self.name == "hm_csv":
             if not self.path:
                 raise ValueError("source 'hm_csv' needs path: the directory holding the Kaggle CSVs")
@@ -50,5 +52,5 @@ class RawSource:
 
     def describe(self) -> str:
         if self.name == "synthetic":
-            return f"synthetic scale={self.scale} seed={self.seed}"
+            return f"synthetic scale={self.scale} seed={self.seed} repeat_purchase_rate={self.repeat_purchase_rate}"
         return f"{self.name} {self.path or ''}".strip()

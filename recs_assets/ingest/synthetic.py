@@ -7,7 +7,8 @@ The world it simulates has structure a model can learn and a popularity ranking 
   product types, colours and price level;
 * **age effects**: a customer's segment depends on age (segments have a centre age), and so does
   the online share of purchases;
-* **repeat purchases**: a share of purchases re-buys an article the customer bought before;
+* **repeat purchases**: a share of purchases (``repeat_rate``) re-buys an article the customer bought
+  before; at 0 nobody buys the same article twice (chance re-draws are dropped);
 * **seasonality**: overall traffic and each product type follow the calendar (swimwear in June,
   coats in December) over about two years of dates;
 * **prices** per article (from its product type), with occasional sale prices.
@@ -284,6 +285,10 @@ class SyntheticGenerator:
         order = np.lexsort((day, cust))
         cust, day, seg, visit, article_idx = (x[order] for x in (cust, day, seg, visit, article_idx))
         article_idx = _apply_repeats(rng, cust, day, article_idx, spec.repeat_rate)
+        if spec.repeat_rate == 0:  # nobody buys an article twice: drop chance re-draws of one already bought
+            first = ~pd.DataFrame({"c": cust, "a": article_idx}).duplicated().to_numpy()
+            cust, day, seg, visit, article_idx = (x[first] for x in (cust, day, seg, visit, article_idx))
+            n_events = len(cust)
 
         articles, *_ = self._catalogue
         price = self._catalogue[4][article_idx] * np.where(rng.random(n_events) < 0.15, 0.7, 1.0)

@@ -63,13 +63,13 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dic
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp)
         uri = model_store.publish_dir(tmp, key)
-    importance = model.importance()
+    importance = report.importance
     seconds = time.perf_counter() - start
     context.log.info(f"ranker {report.kind} {report.params}: holdout MAP@{config.k} {report.holdout_map:.4f}"
                      f" (input order {report.input_order_map:.4f}) in {seconds:.0f}s")
     search_table = "| kind | params | holdout MAP |\n|---|---|---|\n" + "\n".join(
         f"| {t['kind']} | {t['params']} | {t['holdout_map']:.4f} |" for t in report.search)
-    importance_table = "| feature | share of gain |\n|---|---|\n" + "\n".join(
+    importance_table = f"| feature | {report.importance_kind} |\n|---|---|\n" + "\n".join(
         f"| {f} | {v:.4f} |" for f, v in list(importance.items())[:25])
     return Output(
         {"key": key, "uri": uri, "kind": report.kind, "params": report.params, "candidates_key": candidates["key"],

@@ -61,7 +61,7 @@ class LightGBMRanker:
         self.model = lgb.LGBMRanker(**{**self.DEFAULTS, **self.params})
         self.model.fit(
             train[FEATURES], train["label"], group=_groups(train),
-            eval_set=[(valid[FEATURES], valid["label"])], eval_group=[_groups(valid)], eval_at=[12],
+            eval_X=(valid[FEATURES],), eval_y=(valid["label"],), eval_group=[_groups(valid)], eval_at=[12],
             callbacks=[lgb.early_stopping(30, verbose=False)],
         )
         self.best_iteration = int(self.model.best_iteration_ or self.model.n_estimators)

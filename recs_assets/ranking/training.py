@@ -48,6 +48,32 @@ def list_map(frame: pd.DataFrame, scores: np.ndarray, truth: pd.DataFrame, fallb
                     [bought.get(c, set()) for c in lists["customer_id"]], k)
 
 
+def feature_groups() -> dict[str, list[str]]:
+    """Features by what they describe: one group per source, then pair, item and customer features."""
+    from recs_assets.candidates.pool import SOURCES
+    from recs_assets.ranking.features import CUSTOMER_FEATURES, ITEM_FEATURES, PAIR_FEATURES
+
+    groups = {f"source: {s}": [f"{s}_rank", f"{s}_score"] for s in SOURCES}
+    groups["source: n_sources"] = ["n_sources"]
+    return {**groups, "customer × article history": PAIR_FEATURES, "article": ITEM_FEATURES,
+            "customer": CUSTOMER_FEATURES}
+
+
+def permutation_importance(ranker, frame: pd.DataFrame, truth: pd.DataFrame, fallback: list, k: int,
+                           seed: int = 0) -> dict[str, float]:
+    """Drop in MAP@k on ``frame`` when one group of features is shuffled across rows (the
+    equivalent of LightGBM's gain for a ranker that has none), largest first."""
+    rng = np.random.default_rng(seed)
+    base = list_map(frame, ranker.score(frame), truth, fallback, k)
+    drops = {}
+    for name, columns in feature_groups().items():
+        shuffled = frame.copy()
+        order = rng.permutation(len(frame))
+        shuffled[columns] = frame[columns].to_numpy()[order]
+        drops[name] = base - list_map(shuffled, ranker.score(shuffled), truth, fallback, k)
+    return dict(sorted(drops.items(), key=lambda x: -x[1]))
+
+
 @dataclass
 class FitReport:
     kind: str
@@ -58,6 +84,8 @@ class FitReport:
     rows: int
     positives: int
     holdout_customers: int
+    importance: dict[str, float]
+    importance_kind: str
 
 
 def fit_ranker(
@@ -94,8 +122,12 @@ def fit_ranker(
             if best is None or score > best[1]:
                 best = (ranker, score, kind, params)
     ranker, score, kind, params = best
+    importance, importance_kind = ranker.importance(), "share of gain"
+    if not importance:
+        importance, importance_kind = permutation_importance(ranker, holdout, held, fallback, k), "holdout MAP drop when shuffled"
     report = FitReport(kind, params, score, list_map(holdout, input_order(holdout), held, fallback, k), tried,
                        rows=len(train), positives=int(train["label"].sum()),
-                       holdout_customers=int(held["customer_id"].nunique()))
+                       holdout_customers=int(held["customer_id"].nunique()),
+                       importance=importance, importance_kind=importance_kind)
     return ranker, report
 

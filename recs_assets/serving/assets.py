@@ -52,11 +52,14 @@ def recommendations(
     log = PurchaseLog.from_warehouse(warehouse)
     serve_day = candidates["windows"]["serve"]
     scored = score_window(log, model_store, candidates, ranker, "serve")
-    if config.exclude_purchased:
-        scored = scored[scored["ui_count"] == 0]
     fallback = popular_before(log, serve_day, config.k)
     customers = log.customers_before(serve_day)
-    recs = top_lists(scored, scored["score"], config.k, customers, fallback)
+    bought = None
+    if config.exclude_purchased:
+        scored = scored[scored["ui_count"] == 0]
+        bought = log.query("select distinct customer_id, article_id from purchases")
+    recs = top_lists(scored, scored["score"], config.k, customers,
+                     popular_before(log, serve_day, 3 * config.k) if bought is not None else fallback, exclude=bought)
     seconds = time.perf_counter() - start
     version = hashlib.sha1(
         f"{ranker['key']}|{config.k}|{config.exclude_purchased}|{candidates['key']}".encode()

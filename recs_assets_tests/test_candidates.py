@@ -1,0 +1,97 @@
+"""Candidate sources, their union and recall, and the cut-offs, on hand-made purchases."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from recs_assets.candidates.generators import SourceSizes, copurchase, history, popularity, sql_candidates
+from recs_assets.candidates.pool import candidate_recall, union
+from recs_assets.candidates.purchase_log import PurchaseLog
+from recs_assets.candidates.windows import cutoffs
+
+CUTOFF = date(2020, 1, 10)
+
+
+def make_log(rows, ages=None) -> PurchaseLog:
+    purchases = pd.DataFrame(rows, columns=["customer_id", "article_id", "t_dat"]).assign(price=1.0, quantity=1)
+    articles = pd.DataFrame({"article_id": sorted(purchases["article_id"].unique())}).assign(
+        product_type_no=1, colour_group_code=1, index_group_no=1, garment_group_no=1, product_group_name="g")
+    customers = pd.DataFrame({"customer_id": sorted(purchases["customer_id"].unique())})
+    customers["age"] = customers["customer_id"].map(ages or {}).astype("float")
+    return PurchaseLog.from_frames(purchases, articles, customers)
+
+
+def targets(log: PurchaseLog, *customers: str) -> None:
+    log.register("targets", pd.DataFrame({"customer_id": list(customers)}))
+
+
+def test_history_puts_a_repurchase_first_and_ignores_the_cutoff_day():
+    log = make_log([
+        ("a", 1, "2020-01-01"), ("a", 1, "2020-01-05"), ("a", 2, "2020-01-08"),
+        ("a", 3, "2020-01-10"),  # on the cut-off day: the label week, never a candidate
+    ])
+    targets(log, "a")
+    got = history(log, CUTOFF)
+    assert got.sort_values("source_rank")["article_id"].tolist() == [1, 2]  # bought twice beats more recent
+    assert got.loc[got["article_id"] == 1, "source_score"].item() == pytest.approx(2 / (1 + 5 / 7))
+
+
+def test_copurchase_finds_the_pair_bought_by_other_customers():
+    log = make_log([
+        ("b", 1, "2020-01-02"), ("b", 3, "2020-01-03"),  # b bought 1 and 3
+        ("c", 1, "2020-01-02"), ("c", 3, "2020-01-04"), ("c", 4, "2020-01-04"),
+        ("d", 1, "2020-01-09"),  # d bought 1: 3 (bought with 1 twice) should lead
+        ("e", 5, "2020-01-10"), ("e", 1, "2020-01-10"),  # on the cut-off day: must not create a pair
+    ])
+    targets(log, "d")
+    got = copurchase(log, CUTOFF).sort_values("source_rank")
+    assert got["customer_id"].unique().tolist() == ["d"]
+    assert got["article_id"].tolist() == [3, 4]
+    assert 5 not in got["article_id"].tolist()
+
+
+def test_popularity_overall_and_by_age_band():
+    log = make_log([
+        ("old1", 7, "2020-01-08"), ("old2", 7, "2020-01-09"), ("young1", 8, "2020-01-08"),
+        ("young2", 9, "2020-01-09"), ("young3", 9, "2020-01-09"), ("x", 9, "2019-12-01"),  # too old to count
+    ], ages={"old1": 61, "old2": 65, "young1": 21, "young2": 24, "young3": 22})
+    targets(log, "young1", "x")
+    got = popularity(log, CUTOFF, SourceSizes(popularity=2))
+    overall = got[(got["source"] == "popularity") & (got["customer_id"] == "x")].sort_values("source_rank")
+    assert overall["article_id"].tolist() == [7, 9]  # 2 each in the last 7 days; ties to the lower id
+    band = got[(got["source"] == "popularity_age")]
+    assert band["customer_id"].unique().tolist() == ["young1"]  # x has no age: no age-band list
+    assert band.sort_values("source_rank")["article_id"].tolist() == [9, 8]
+
+
+def test_union_and_recall_hand_computed():
+    log = make_log([("a", 1, "2020-01-01"), ("a", 1, "2020-01-02"), ("b", 2, "2020-01-09"), ("a", 2, "2020-01-09")])
+    found = sql_candidates(log, pd.Series(["a"]), CUTOFF, SourceSizes(popularity=1))
+    pool = union(found)
+    assert set(pool["article_id"]) == {1, 2}
+    row = pool.set_index("article_id").loc[1]
+    # a bought 1 and 2 together: each is the other's co-purchase; 2 is last week's best seller
+    assert row["history_rank"] == 1 and row["copurchase_rank"] == 1 and pd.isna(row["popularity_rank"])
+    assert row["n_sources"] == 2 and pool.set_index("article_id").loc[2, "popularity_rank"] == 1
+    labels = pd.DataFrame({"customer_id": ["a", "a", "zz"], "article_id": [1, 9, 1]})  # zz has no candidates
+    recall = candidate_recall(found, labels)
+    assert recall["label_pairs"] == 2 and recall["union"] == 0.5 and recall["history"] == 0.5
+    assert recall["retrieval"] == 0.0 and recall["candidates_per_customer"] == 2.0
+
+
+def test_cutoffs_walk_back_weekly_from_validation():
+    cuts = cutoffs("2020-09-09", "2020-09-16", "2020-09-22", fit_weeks=2)
+    assert cuts.fit == (date(2020, 8, 26), date(2020, 9, 2))
+    assert (cuts.validation, cuts.test, cuts.serve, cuts.label_days) == (
+        date(2020, 9, 9), date(2020, 9, 16), date(2020, 9, 23), 7)
+    with pytest.raises(ValueError, match="out of order"):
+        cutoffs("2020-09-16", "2020-09-09", "2020-09-22")
+
+
+def test_purchase_log_names_a_missing_column():
+    with pytest.raises(ValueError, match=r"purchases is missing column\(s\) \['quantity'\]"):
+        PurchaseLog.from_frames(pd.DataFrame(columns=["customer_id", "article_id", "t_dat", "price"]),
+                                pd.DataFrame(), pd.DataFrame())

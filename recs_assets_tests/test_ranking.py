@@ -1,0 +1,143 @@
+"""Ranking features without leakage, the ranker on planted data, lists, baselines and the gate."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recs_assets.candidates.generators import sql_candidates
+from recs_assets.candidates.pool import union
+from recs_assets.evaluation.baselines import als_lists, popular_before, repurchase_then_popular
+from recs_assets.evaluation.gate import promotion_decision, strongest
+from recs_assets.ranking.features import FEATURES, candidate_features, with_labels
+from recs_assets.ranking.lists import top_lists
+from recs_assets.ranking.rankers import load_ranker
+from recs_assets.ranking.training import fit_ranker, holdout_mask, input_order, permutation_importance
+from recs_assets_tests.test_candidates import make_log
+
+CUTOFF = date(2020, 1, 10)
+
+
+def _features(log, cutoff) -> pd.DataFrame:
+    pool = union(sql_candidates(log, pd.Series(["a", "b"]), cutoff))
+    return candidate_features(log, pool, cutoff).set_index(["customer_id", "article_id"])[FEATURES]
+
+
+def test_features_use_nothing_on_or_after_the_cutoff():
+    rows = [("a", 1, "2020-01-01"), ("a", 1, "2020-01-06"), ("a", 2, "2020-01-09"), ("b", 2, "2020-01-03"),
+            ("b", 3, "2020-01-09")]
+    week = [("a", 1, "2020-01-10"), ("b", 1, "2020-01-10"), ("a", 3, "2020-01-12"), ("b", 2, "2020-01-16")]
+    before = _features(make_log(rows), CUTOFF)
+    with_week = _features(make_log(rows + week), CUTOFF)  # the label week's purchases added
+    pd.testing.assert_frame_equal(before, with_week.loc[before.index])
+    # the guard really looks at the day: one day later, the label day's purchases show up
+    later = _features(make_log(rows + week), CUTOFF + timedelta(days=1))
+    assert later.loc[("a", 1), "ui_count"] == 3 and before.loc[("a", 1), "ui_count"] == 2
+    assert later.loc[("a", 1), "pop_1w"] > before.loc[("a", 1), "pop_1w"]
+
+
+def test_feature_values_hand_computed():
+    log = make_log([("a", 1, "2020-01-01"), ("a", 1, "2020-01-07"), ("a", 2, "2020-01-09"), ("b", 1, "2020-01-09")])
+    f = _features(log, CUTOFF)
+    row = f.loc[("a", 1)]
+    assert row["ui_count"] == 2 and row["ui_days_since"] == 3 and row["ui_interval"] == 6
+    assert row["ui_cycle"] == pytest.approx(0.5) and row["pop_1w"] == 2 and row["item_buyers"] == 2
+    assert row["item_repeat_rate"] == pytest.approx(0.5)  # a re-bought 1, b did not
+    assert row["c_count"] == 3 and row["c_distinct"] == 2 and row["history_rank"] == 1
+
+
+def _planted(seed: int, windows: int = 4, customers: int = 200, per: int = 30) -> dict[str, pd.DataFrame]:
+    """Candidates whose sources' order is noise; what is bought is the one with the highest pop_trend."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for w in range(windows):
+        n = customers * per
+        frame = pd.DataFrame(np.nan, index=range(n), columns=FEATURES, dtype="float32")
+        frame.insert(0, "customer_id", np.repeat([f"c{i}" for i in range(customers)], per))
+        frame.insert(1, "article_id", np.tile(np.arange(per), customers))
+        frame["history_rank"] = np.tile(np.arange(1, per + 1), customers).astype("float32")  # uninformative
+        frame["pop_trend"] = rng.random(n).astype("float32")
+        frame["c_count"] = rng.random(n).astype("float32")
+        best = frame.groupby("customer_id")["pop_trend"].transform("max") == frame["pop_trend"]
+        out[f"fit_{w}" if w < windows - 1 else "validation"] = frame.assign(label=best.astype("int8"))
+    return out
+
+
+def test_ranker_learns_what_the_input_order_misses(tmp_path):
+    windows = _planted(0)
+    truth = windows["validation"].loc[windows["validation"]["label"] == 1, ["customer_id", "article_id"]]
+    ranker, report = fit_ranker(windows, "validation", truth, fallback=[], kinds=["lightgbm"],
+                                search={"lightgbm": [{"num_leaves": 7, "n_estimators": 60}]}, k=12)
+    assert report.input_order_map < 0.2  # the planted item sits at a random place in the input order
+    assert report.holdout_map > 0.9 and report.holdout_customers > 20
+    assert next(iter(ranker.importance())) == "pop_trend" == next(iter(report.importance))
+    frame = windows["validation"]
+    drops = permutation_importance(ranker, frame, frame.loc[frame["label"] == 1], [], 12)
+    assert next(iter(drops)) == "article" and drops["article"] > 0.5  # pop_trend is an article feature
+    assert abs(drops["customer"]) < 0.05
+    ranker.save(tmp_path)
+    frame = windows["validation"]
+    np.testing.assert_allclose(load_ranker(tmp_path).score(frame), ranker.score(frame), rtol=1e-6)
+
+
+def test_holdout_is_deterministic_and_about_the_share():
+    customers = pd.Series([f"c{i}" for i in range(2000)])
+    mask = holdout_mask(customers, 0.25)
+    assert 0.2 < mask.mean() < 0.3
+    np.testing.assert_array_equal(mask, holdout_mask(customers.sample(frac=1, random_state=1).sort_index(), 0.25))
+
+
+def test_input_order_puts_history_before_retrieval_before_popularity():
+    frame = pd.DataFrame({f"{s}_rank": [np.nan] * 3 for s in
+                          ("history", "retrieval", "copurchase", "popularity_age", "popularity")})
+    frame.loc[0, "popularity_rank"] = 1
+    frame.loc[1, ["retrieval_rank", "popularity_rank"]] = [5, 2]
+    frame.loc[2, "history_rank"] = 9
+    assert np.argsort(-input_order(frame)).tolist() == [2, 1, 0]
+
+
+def test_top_lists_fill_every_customer_and_keep_scores_descending():
+    pairs = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "article_id": [1, 2, 3, 4]})
+    lists = top_lists(pairs, [0.1, 0.9, 0.5, 0.3], 3, customers=["a", "b", "new"], fallback=[2, 7, 8])
+    got = lists.set_index("customer_id")
+    assert got.loc["a", "items"] == [2, 3, 1]
+    assert got.loc["b", "items"] == [4, 2, 7]  # topped up with the fallback
+    assert got.loc["new", "items"] == [2, 7, 8]
+    assert all(s == sorted(s, reverse=True) for s in got["scores"])
+
+
+def test_repurchase_then_popular_and_als_on_hand_made_purchases():
+    rows = [("a", 1, "2020-01-01"), ("a", 1, "2020-01-02"), ("a", 2, "2020-01-08"), ("b", 3, "2020-01-08"),
+            ("b", 3, "2020-01-09"), ("c", 3, "2020-01-09"), ("c", 2, "2020-01-05")]
+    log = make_log(rows)
+    assert popular_before(log, CUTOFF, 2) == [3, 2]
+    lists = repurchase_then_popular(log, ["a", "new"], CUTOFF, 3).set_index("customer_id")["items"]
+    assert lists["a"] == [1, 2, 3] and lists["new"] == [3, 2]
+    als = als_lists(log, ["a", "b", "new"], CUTOFF, 2).set_index("customer_id")["items"]
+    assert 1 not in als["a"] and 2 not in als["a"]  # what a bought is hidden
+    assert als["new"] == [3, 2]
+
+
+def test_gate_compares_with_the_strongest_baseline():
+    baselines = {"popularity": {"map_at_k": 0.05}, "repurchase": {"map_at_k": 0.20}, "als": {"map_at_k": 0.10}}
+    assert strongest(baselines, "map_at_k") == "repurchase"
+    ok = promotion_decision({"map_at_k": 0.23}, baselines, {}, "map_at_k", 0.1, {})
+    assert ok.passed and ok.strongest_baseline == "repurchase"
+    beats_popularity_only = promotion_decision({"map_at_k": 0.15}, baselines, {}, "map_at_k", 0.1, {})
+    assert not beats_popularity_only.passed and "strongest baseline repurchase 0.2000" in beats_popularity_only.reasons[0]
+    zero = {"popularity": {"map_at_k": 0.0}}
+    assert not promotion_decision({"map_at_k": 0.0}, zero, {}, "map_at_k", 0.1, {}).passed
+    assert promotion_decision({"map_at_k": 0.01}, zero, {}, "map_at_k", 0.1, {}).passed
+    lower = {"x": {"popularity_bias_at_k": 2.0}, "y": {"popularity_bias_at_k": 4.0}}
+    assert strongest(lower, "popularity_bias_at_k") == "x"
+    assert promotion_decision({"popularity_bias_at_k": 1.5}, lower, {}, "popularity_bias_at_k", 0.1, {}).passed
+    assert not promotion_decision({"popularity_bias_at_k": 1.9}, lower, {}, "popularity_bias_at_k", 0.1, {}).passed
+
+
+def test_labels_mark_the_bought_pairs():
+    features = pd.DataFrame({"customer_id": ["a", "a"], "article_id": [1, 2]})
+    labelled = with_labels(features, pd.DataFrame({"customer_id": ["a", "a"], "article_id": [2, 2]}))
+    assert labelled["label"].tolist() == [0, 1]

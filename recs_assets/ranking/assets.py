@@ -27,8 +27,10 @@ SEARCH = {
 
 
 class RankerConfig(Config):
-    kinds: list[str] = Field(["lightgbm"], description="Ranker kinds to fit (lightgbm, merlin); the best"
-                             " on the validation holdout is kept.")
+    kinds: list[str] = Field(
+        ["lightgbm", "merlin"], description="Ranker kinds to fit (lightgbm, merlin); the best on the validation"
+        " holdout is kept. Both by default: neither won everywhere (holdout MAP@12, LightGBM vs Merlin DLRM:"
+        " Complete Journey .1409 vs .1349, synthetic .2940 vs .2991).")
     k: int = Field(12, ge=1, description="Cutoff of the holdout MAP that chooses.")
     holdout_share: float = Field(0.25, gt=0, lt=1, description="Share of validation-week customers held out.")
     search: bool = Field(True, description="Try every configuration of SEARCH; else the first of each kind.")

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recs_assets.evaluation.baselines import popular_last_week
 from recs_assets.evaluation.gate import promotion_decision
 from recs_assets.evaluation.slices import latent_diversity, less_wrong, mred, miss_rates, pair_misses
 
@@ -32,15 +31,8 @@ def test_less_wrong_and_latent_diversity():
     assert np.isnan(less_wrong(np.array([9]), [[2]], emb))  # unknown items are skipped
 
 
-def test_popular_last_week_counts_only_the_last_seven_days():
-    days = pd.to_datetime(["2020-01-01"] * 5 + ["2020-01-10", "2020-01-10", "2020-01-12", "2020-01-12", "2020-01-12"])
-    train = pd.DataFrame({"t_dat": days, "article_id": [9, 9, 9, 9, 9, 2, 2, 3, 3, 1]})
-    assert popular_last_week(train, k=2) == [2, 3]  # 9 sold most, but not in the last week; 2 and 3 tie
-    assert popular_last_week(train, k=5) == [2, 3, 1]
-
-
 def test_gate_needs_lift_and_bounded_slices():
-    model, base = {"map_at_k": 0.21}, {"map_at_k": 0.20}
+    model, base = {"map_at_k": 0.21}, {"popularity": {"map_at_k": 0.20}}
     bounds = {"age_band": 0.1}
     assert not promotion_decision(model, base, {"age_band": 0.05}, "map_at_k", 0.10, bounds).passed
     ok = promotion_decision(model, base, {"age_band": 0.05, "other": 0.9}, "map_at_k", 0.04, bounds)
@@ -54,5 +46,5 @@ def test_mred_leaves_out_slices_too_small_to_judge():
     assert mred(pairs, "band", min_pairs=1) == pytest.approx((abs(0.5 - 0.6) + abs(1.0 - 0.6)) / 2)
     assert mred(pairs, "band", min_pairs=2) == pytest.approx(abs(0.5 - 0.6))
     assert np.isnan(mred(pairs, "band", min_pairs=10))
-    decision = promotion_decision({"m": 1.0}, {"m": 0.5}, {"band": float("nan")}, "m", 0.0, {"band": 0.1})
+    decision = promotion_decision({"m": 1.0}, {"b": {"m": 0.5}}, {"band": float("nan")}, "m", 0.0, {"band": 0.1})
     assert decision.passed and "no slice large enough" in decision.reasons[-1]

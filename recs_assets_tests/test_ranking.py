@@ -141,3 +141,16 @@ def test_labels_mark_the_bought_pairs():
     features = pd.DataFrame({"customer_id": ["a", "a"], "article_id": [1, 2]})
     labelled = with_labels(features, pd.DataFrame({"customer_id": ["a", "a"], "article_id": [2, 2]}))
     assert labelled["label"].tolist() == [0, 1]
+
+
+@pytest.mark.slow
+def test_merlin_ranker_learns_the_planted_signal_and_reloads(tmp_path):
+    windows = _planted(1, windows=2, customers=120, per=20)
+    truth = windows["validation"].loc[windows["validation"]["label"] == 1, ["customer_id", "article_id"]]
+    ranker, report = fit_ranker(windows, "validation", truth, fallback=[], kinds=["merlin"],
+                                search={"merlin": [{"epochs": 4, "batch_size": 512, "learning_rate": 0.01}]}, k=12)
+    assert report.holdout_map > report.input_order_map + 0.2
+    assert report.importance_kind.startswith("holdout MAP drop") and next(iter(report.importance)) == "article"
+    ranker.save(tmp_path)
+    frame = windows["validation"].head(500)
+    np.testing.assert_allclose(load_ranker(tmp_path).score(frame), ranker.score(frame), rtol=1e-5, atol=1e-6)

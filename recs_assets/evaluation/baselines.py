@@ -10,14 +10,6 @@ import pandas as pd
 from recs_assets.candidates.purchase_log import PurchaseLog
 
 
-def popular_last_week(train: pd.DataFrame, k: int, days: int = 7) -> list:
-    """The k most bought articles in the last ``days`` days of train (ties: lower article id first)."""
-    last = pd.to_datetime(train["t_dat"]).max()
-    recent = train[pd.to_datetime(train["t_dat"]) > last - pd.Timedelta(days=days)]
-    counts = recent.groupby("article_id").size().reset_index(name="n")
-    return counts.sort_values(["n", "article_id"], ascending=[False, True])["article_id"].head(k).tolist()
-
-
 def popular_before(log: PurchaseLog, cutoff, k: int, days: int = 7) -> list:
     """The k most bought articles in the ``days`` days before ``cutoff`` (ties: lower article id)."""
     return log.query(

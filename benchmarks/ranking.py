@@ -65,6 +65,10 @@ def run_source(source: str, work: Path) -> dict:
     data_dir = work / source
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {**os.environ, "RECS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(data_dir / "dagster_home")}
+    # as a user runs it: outside this interpreter's virtualenv (make finds the system python3 and uv)
+    venv = env.pop("VIRTUAL_ENV", None)
+    if venv:
+        env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(venv))
     start = time.perf_counter()
     log = work / f"{source}.log"
     with log.open("w") as out:

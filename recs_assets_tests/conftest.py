@@ -84,3 +84,18 @@ def trained_pipeline(tmp_path_factory):
     }
     best = materialize(assets, selection=["best_model"], resources=resources, instance=instance)
     return {"root": root, "resources": resources, "instance": instance, "trained": trained, "best": best}
+
+
+@pytest.fixture(scope="session")
+def staged_pipeline(trained_pipeline):
+    """``trained_pipeline`` plus the candidate stage and the ranker (both kinds, no search: the
+    search itself is tested on its own), materialized once for the evaluation and serving tests."""
+    from dagster import materialize
+
+    from recs_assets_tests.helpers import STAGES, all_assets
+
+    p = trained_pipeline
+    run = {"ops": {"ranker": {"config": {"search": False}}}}
+    staged = materialize(all_assets(), selection=STAGES, resources=p["resources"], instance=p["instance"], run_config=run)
+    assert staged.success
+    return {**p, "staged": staged}

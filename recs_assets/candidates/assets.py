@@ -37,7 +37,7 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
                transformed_train: dict, n: int, context):
     """The retrieval source: the best two-tower's top-n, queried on each cut-off day."""
     from recs_assets.features.workflow import USER_ID, load_workflow, read_transformed, vocabulary
-    from recs_assets.retrieval import load_towers, rank_as_of
+    from recs_assets.retrieval import item_embeddings, load_towers, rank_as_of
 
     workflow_dir = model_store.local_path(nvt_workflow["key"])
     towers, workflow = load_towers(model_store.local_path(best_model["model_key"])), load_workflow(workflow_dir)
@@ -55,7 +55,7 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
         latest = latest[latest["customer_id"].isin(set(customers) & known)]
         if latest.empty:
             return pd.DataFrame(columns=COLUMNS)
-        ranked = rank_as_of(towers, workflow, workflow_dir, catalogue, latest, cut, n)
+        ranked = rank_as_of(towers, workflow, workflow_dir, catalogue, latest, cut, n, catalogue=items)
         catalogue_seen["embeddings"] = pd.DataFrame({"article_id": ranked.catalogue_ids,
                                                      "embedding": list(ranked.catalogue_vectors)})
         context.log.info(f"retrieval {name}: {len(latest):,} customers in {time.perf_counter() - start:.1f}s")

@@ -126,15 +126,18 @@ def rank(
     exclude: pd.DataFrame | None = None,
     engine: str = "numpy",
     block_size: int = 1024,
+    catalogue: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Ranked:
     """The ``k`` best items of ``catalogue_ds`` for every user of ``queries_ds`` by exact inner product.
 
     With ``workflow_dir`` ids come back raw (the workflow's vocabularies), else encoded. ``exclude``
     (raw customer_id, article_id pairs; needs ``workflow_dir``) removes items per user, e.g. already
-    bought. ``engine``: ``numpy`` (blocked argpartition) or ``faiss`` (exact ``IndexFlatIP``)."""
+    bought. ``engine``: ``numpy`` (blocked argpartition) or ``faiss`` (exact ``IndexFlatIP``).
+    ``catalogue``: (encoded item ids, embeddings) from ``item_embeddings``, to embed the catalogue once
+    for several calls."""
     if exclude is not None and workflow_dir is None:
         raise ValueError("exclude names raw ids: pass workflow_dir to map them")
-    item_ids, items = item_embeddings(towers.candidate, catalogue_ds)
+    item_ids, items = catalogue if catalogue is not None else item_embeddings(towers.candidate, catalogue_ds)
     user_ids, users = query_embeddings(towers.query, queries_ds)
     if workflow_dir is not None:
         item_ids = vocabulary(workflow_dir, ITEM_ID).loc[item_ids].to_numpy()
@@ -159,6 +162,7 @@ def rank_as_of(
     k: int,
     exclude: pd.DataFrame | None = None,
     engine: str = "faiss",
+    catalogue: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Ranked:
     """Raw top-k for every customer of ``purchases`` (enriched rows) queried on day ``as_of``: each
     customer's latest row goes through the fitted ``workflow``, then ``rank``."""
@@ -166,4 +170,5 @@ def rank_as_of(
 
     with tempfile.TemporaryDirectory() as tmp:
         transform_split(workflow, query_rows(purchases, as_of), tmp)
-        return rank(towers, catalogue_ds, read_transformed(tmp), k, workflow_dir, exclude=exclude, engine=engine)
+        return rank(towers, catalogue_ds, read_transformed(tmp), k, workflow_dir, exclude=exclude, engine=engine,
+                    catalogue=catalogue)

@@ -2,7 +2,7 @@
 folder for each data set, then candidate recall, the ranker's choice, every list's test metrics and
 each step's wall time read back from that run's Dagster instance.
 
-    uv run python -m benchmarks.ranking                           # synthetic, synthetic_no_repeats, complete_journey
+    uv run python -m benchmarks.ranking                           # synthetic, complete_journey, synthetic_no_repeats
     uv run python -m benchmarks.ranking --sources complete_journey
 
 Writes benchmarks/results/ranking.json and prints a table. Each data set takes 10–20 minutes here.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-SOURCES = ["synthetic", "synthetic_no_repeats", "complete_journey"]
+SOURCES = ["synthetic", "complete_journey", "synthetic_no_repeats"]
 
 
 def _read_instance(data_dir: Path) -> dict:
@@ -103,13 +103,13 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     results = []
+    RESULTS.mkdir(exist_ok=True)
     for source in args.sources:
         results.append(run_source(source, work))
         print(json.dumps({k: results[-1][k] for k in ("source", "make_run_seconds", "gate")}, default=str), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    report = {"benchmark": "ranking", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "results": results}
-    (RESULTS / "ranking.json").write_text(json.dumps(report, indent=2, default=str))
+        report = {"benchmark": "ranking", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "results": results}
+        (RESULTS / "ranking.json").write_text(json.dumps(report, indent=2, default=str))  # after each data set
     print("\n" + table(results))
     for r in results:
         stages = {k: v for k, v in r["step_seconds"].items()

@@ -42,8 +42,8 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
     workflow_dir = model_store.local_path(nvt_workflow["key"])
     towers, workflow = load_towers(model_store.local_path(best_model["model_key"])), load_workflow(workflow_dir)
     catalogue = read_transformed(model_store.local_path(transformed_train["key"]))
+    items = item_embeddings(towers.candidate, catalogue)  # once, for every cut-off
     known = set(vocabulary(workflow_dir, USER_ID).dropna())
-
     catalogue_seen = {}
 
     def retrieve(name: str, customers: pd.Series, cut) -> pd.DataFrame:

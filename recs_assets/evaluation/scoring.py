@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from recs_assets.candidates.purchase_log import PurchaseLog
@@ -50,7 +49,3 @@ def evaluation_data(
         k=k,
         min_slice_pairs=min_slice_pairs,
     )
-
-
-def same_list_for_all(customers: np.ndarray, items: list) -> pd.DataFrame:
-    return pd.DataFrame({"customer_id": customers, "items": [list(items)] * len(customers)})

@@ -8,7 +8,7 @@ SOURCE ?= synthetic
 export RECS_DATA_DIR ?= $(CURDIR)/data/$(SOURCE)
 export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
-.PHONY: install manifest run test dev serve bench clean
+.PHONY: install manifest run test dev serve bench bench-e2e clean
 
 install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -17,19 +17,8 @@ install:  ## uv from PyPI, then the locked environment
 manifest: install  ## dbt's manifest, which the Dagster definitions read
 	$(DBT) parse $(DBT_FLAGS) --quiet
 
-PARTITIONS = $$($(UV) run python -m recs_assets.training.grid)
-
-run: manifest  ## materialize every asset on the embedded defaults (SOURCE=complete_journey for real data)
-	@mkdir -p "$(DAGSTER_HOME)" && cp deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
-	$(DAGSTER) asset materialize -m recs_assets -c configs/$(SOURCE).yaml \
-		--select '+group:features and not key:landed_transactions'
-	for p in $(PARTITIONS); do \
-		$(DAGSTER) asset materialize -m recs_assets --select trained_model --partition $$p || exit 1; \
-	done
-	$(DAGSTER) asset materialize -m recs_assets --select best_model
-	$(DAGSTER) asset materialize -m recs_assets --select 'group:candidates or key:ranker'
-	$(DAGSTER) asset materialize -m recs_assets --select 'evaluation,recommendations,served_recommendations' || \
-		echo "not published: the promotion gate did not pass (see the summary below)"
+run: manifest  ## the whole graph on the embedded defaults, one line per stage (SOURCE=complete_journey: real data)
+	RECS_EXECUTOR=$${RECS_EXECUTOR:-in_process} $(UV) run python -m recs_assets.pipeline --config configs/$(SOURCE).yaml
 	$(UV) run python -m recs_assets.summary
 
 test: manifest  ## the whole test suite
@@ -47,6 +36,10 @@ bench: manifest  ## benchmarks: raw data + marts, training, serving, then the mu
 	$(UV) run python -m benchmarks.training
 	$(UV) run python -m benchmarks.serving
 	$(UV) run python -m benchmarks.ranking
+
+SCALE ?= 0.01
+bench-e2e: manifest  ## the whole graph at SCALE (synthetic) in a fresh folder: time and peak RSS per step
+	$(UV) run python -m benchmarks.end_to_end --scale $(SCALE)
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs

@@ -95,7 +95,7 @@ def staged_pipeline(trained_pipeline):
     from recs_assets_tests.helpers import STAGES, all_assets
 
     p = trained_pipeline
-    run = {"ops": {"ranker": {"config": {"search": False}}}}
+    run = {"ops": {"ranker": {"config": {"search": False, "kinds": ["lightgbm", "merlin"]}}}}
     staged = materialize(all_assets(), selection=STAGES, resources=p["resources"], instance=p["instance"], run_config=run)
     assert staged.success
     return {**p, "staged": staged}

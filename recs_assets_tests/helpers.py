@@ -26,7 +26,7 @@ def all_assets():
 def _grid_keys():
     from recs_assets.training.grid import GRID
 
-    return [GRID[0].key, GRID[2].key]
+    return [GRID[0].key, GRID[1].key]
 
 
 TRAINED = _grid_keys()

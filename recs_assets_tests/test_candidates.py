@@ -95,3 +95,56 @@ def test_purchase_log_names_a_missing_column():
     with pytest.raises(ValueError, match=r"purchases is missing column\(s\) \['quantity'\]"):
         PurchaseLog.from_frames(pd.DataFrame(columns=["customer_id", "article_id", "t_dat", "price"]),
                                 pd.DataFrame(), pd.DataFrame())
+
+
+def _random_log(customers: int = 60, seed: int = 3) -> PurchaseLog:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = [(f"c{c:03d}", int(rng.integers(1, 25)), str(date(2020, 1, 1 + int(rng.integers(0, 20)))))
+            for c in range(customers) for _ in range(int(rng.integers(2, 8)))]
+    return make_log(rows, ages={f"c{c:03d}": 20 + c % 50 for c in range(customers)})
+
+
+def test_chunks_of_customers_give_the_same_candidates_and_recall_as_one_pass():
+    from recs_assets.candidates.pool import recall_counts, recall_from_counts
+    from recs_assets.candidates.stage import generate, window_labels, window_targets
+
+    log = _random_log()
+    cuts = cutoffs("2020-01-14", "2020-01-17", "2020-01-20", fit_weeks=1)
+    everyone = window_targets(log, cuts)
+    labels = window_labels(log, cuts)
+
+    def run(chunk):
+        out = {}
+        for name, _, found in generate(log, cuts, everyone, None, chunk_customers=chunk):
+            out.setdefault(name, []).append(found)
+        return {name: pd.concat(parts, ignore_index=True) for name, parts in out.items()}, out
+
+    whole, _ = run(10_000)
+    chunked, parts = run(7)
+    assert len(parts["serve"]) == -(-len(everyone["serve"]) // 7) > 1
+    for name in whole:
+        key = ["customer_id", "article_id", "source"]
+        pd.testing.assert_frame_equal(whole[name].sort_values(key).reset_index(drop=True),
+                                      chunked[name].sort_values(key).reset_index(drop=True), obj=name)
+    for name in labels:
+        one = candidate_recall(whole[name], labels[name])
+        summed = recall_from_counts([recall_counts(p, labels[name]) for p in parts[name]])
+        assert summed == pytest.approx(one, nan_ok=True)
+
+
+def test_fitting_windows_are_sampled_the_same_way_every_time_and_test_and_serve_never():
+    from recs_assets.candidates.stage import sample, window_targets
+
+    log = _random_log(customers=200)
+    cuts = cutoffs("2020-01-14", "2020-01-17", "2020-01-20", fit_weeks=1)
+    everyone, capped = window_targets(log, cuts), window_targets(log, cuts, max_fit_customers=10)
+    for name in everyone:
+        if name.startswith("fit_") or name == "validation":
+            assert len(capped[name]) == 10 < len(everyone[name]) and set(capped[name]) <= set(everyone[name])
+        else:
+            assert set(capped[name]) == set(everyone[name])
+    shuffled = everyone["validation"].sample(frac=1.0, random_state=1)
+    assert set(sample(shuffled, 10)) == set(capped["validation"])  # the id decides, not the order
+    assert set(sample(everyone["validation"], 11)) > set(capped["validation"])  # a larger cap keeps the smaller

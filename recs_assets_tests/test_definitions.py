@@ -75,7 +75,7 @@ def test_partitions_come_from_the_grid():
     from recs_assets.training.grid import GRID
 
     assert _load("local")["partitions"] == [p.key for p in GRID]
-    assert GRID[0].key == "lr0.01-bs4096-ep3-d64"
+    assert GRID[0].key == "lr0.005-bs1024-ep3-d64"
 
 
 def test_serving_waits_for_the_evaluation():

@@ -101,6 +101,40 @@ def test_dbt_vars_come_from_run_config(tmp_path):
     assert warehouse.query("select min(train_purchases) as m from marts.customer_activity")["m"].iloc[0] >= 5
 
 
+def test_train_window_keeps_the_weeks_before_validation_only(tmp_path):
+    result, warehouse = _run(tmp_path, {"scale": 0.001, "seed": 5}, {"train_weeks": 4})
+    assert result.success
+    b = warehouse.query("select * from marts.split_boundaries").iloc[0]
+    assert (b.validation_start - b.train_start).days == 28
+    train = warehouse.query("select min(t_dat) as first, max(t_dat) as last, count(*) as n from marts.train_transactions")
+    assert train["first"].iloc[0] == b.train_start and train["last"].iloc[0] < b.validation_start
+    # The day before the window is still history (features, candidates), but not the two-tower's train split.
+    before = warehouse.query("select count(*) as n from marts.transactions_split where split = 'train' "
+                             "and t_dat = (select train_start - 1 from marts.split_boundaries)")["n"].iloc[0]
+    everything = warehouse.query("select count(*) as n from marts.transactions_split where split = 'train'")["n"].iloc[0]
+    assert before > 0 and 0 < train["n"].iloc[0] < everything
+
+
+def test_train_window_by_purchase_budget_takes_whole_weeks_under_the_cap(built, tmp_path):
+    result, warehouse = built
+    b = warehouse.query("select * from marts.split_boundaries").iloc[0]
+    weekly = warehouse.query(
+        "select floor((date_diff('day', t_dat, (select validation_start from marts.split_boundaries)) - 1) / 7) as w,"
+        " count(*) as n from marts.transactions_dedup"
+        " where t_dat < (select validation_start from marts.split_boundaries) group by 1 order by 1")
+    cap = int(weekly["n"].iloc[:3].sum())  # exactly three weeks fit
+    shutil.copy(warehouse.path, tmp_path / "warehouse.duckdb")
+    dbt = [str(dbt_executable()), "run", "--quiet", "--select", "split_boundaries", "--project-dir", str(DBT_PROJECT_DIR),
+           "--profiles-dir", str(DBT_PROJECT_DIR)]
+    for max_rows, weeks in ((cap, 3), (cap - 1, 2), (1, 1)):
+        dbt_vars = {"duckdb_path": str(tmp_path / "warehouse.duckdb"), "train_max_rows": max_rows}
+        subprocess.run([*dbt, "--vars", json.dumps(dbt_vars)], check=True)
+        con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+        start = con.execute("select train_start from marts.split_boundaries").fetchone()[0]
+        con.close()
+        assert (b.validation_start.date() - start).days == 7 * weeks, (max_rows, weeks)
+
+
 def test_inverted_cutoffs_fail_a_check_and_stop_the_splits(tmp_path):
     result, _ = _run(
         tmp_path,

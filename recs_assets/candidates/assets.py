@@ -12,9 +12,9 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, Config, Failure, M
 from pydantic import Field
 
 from recs_assets.candidates.generators import COLUMNS, SourceSizes
-from recs_assets.candidates.pool import SOURCES
+from recs_assets.candidates.pool import SOURCES, recall_counts, recall_from_counts, union
 from recs_assets.candidates.purchase_log import PurchaseLog
-from recs_assets.candidates.stage import generate, pools_and_recall, window_labels, window_targets
+from recs_assets.candidates.stage import generate, window_labels, window_targets
 from recs_assets.candidates.windows import cutoffs
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
@@ -31,6 +31,10 @@ class CandidatesConfig(Config):
     popularity_n: int = Field(30, ge=1, description="Best sellers overall and by age band.")
     fit_weeks: int = Field(5, ge=0, description="Weekly label windows before the validation week to fit the"
                            " ranker on (chosen on the validation holdout: 5 beat 3 on Complete Journey).")
+    max_fit_customers: int | None = Field(
+        20_000, ge=1, description="At most this many buyers per fitting window (fit weeks, validation): a"
+        " deterministic sample that bounds the ranker's training data; test and serve keep every customer.")
+    chunk_customers: int = Field(50_000, ge=1, description="Customers per chunk: bounds memory at any scale.")
 
 
 def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, nvt_workflow: dict,
@@ -46,13 +50,19 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
     known = set(vocabulary(workflow_dir, USER_ID).dropna())
     catalogue_seen = {}
 
+    latest_rows = {}  # window → each known customer's latest enriched row before its cut-off, read once
+
     def retrieve(name: str, customers: pd.Series, cut) -> pd.DataFrame:
         start = time.perf_counter()
-        latest = warehouse.query(
-            "select * from marts.transactions_enriched where t_dat < "
-            f"cast('{pd.Timestamp(cut).date()}' as date) "
-            "qualify row_number() over (partition by customer_id order by t_dat desc, transaction_id) = 1")
-        latest = latest[latest["customer_id"].isin(set(customers) & known)]
+        if name not in latest_rows:
+            rows = warehouse.query(
+                "select * from marts.transactions_enriched where t_dat < "
+                f"cast('{pd.Timestamp(cut).date()}' as date) "
+                "qualify row_number() over (partition by customer_id order by t_dat desc, transaction_id) = 1")
+            latest_rows.clear()
+            latest_rows[name] = rows[rows["customer_id"].isin(known)].set_index("customer_id", drop=False)
+        mine = latest_rows[name]
+        latest = mine.loc[mine.index.intersection(pd.Index(customers))].reset_index(drop=True)
         if latest.empty:
             return pd.DataFrame(columns=COLUMNS)
         ranked = rank_as_of(towers, workflow, workflow_dir, catalogue, latest, cut, n, catalogue=items)
@@ -86,37 +96,48 @@ def candidate_generation(
     log = PurchaseLog.from_warehouse(warehouse)
     bounds = warehouse.query("select * from marts.split_boundaries").iloc[0]
     cuts = cutoffs(bounds["validation_start"], bounds["test_start"], bounds["last_date"], config.fit_weeks)
-    targets, labels = window_targets(log, cuts), window_labels(log, cuts)
+    targets = window_targets(log, cuts, config.max_fit_customers)
+    labels = window_labels(log, cuts, targets)
     sizes = SourceSizes(history=config.history_n, copurchase=config.copurchase_n, popularity=config.popularity_n)
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
-    candidates = generate(log, cuts, targets, retrieve, sizes)
-    pools, recall = pools_and_recall(candidates, labels)
     key = f"candidates/{log.fingerprint()}-{best_model['model_key'].replace('/', '_')}"
     windows = {name: cut.isoformat() for name, cut in cuts.all().items()}
+    counts, rows, parts = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, pool in pools.items():
-            pool.to_parquet(Path(tmp) / f"pool_{name}.parquet", index=False)
-            candidates[name].to_parquet(Path(tmp) / f"sources_{name}.parquet", index=False)
+        for name, part, found in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers):
+            folder = Path(tmp) / f"pool_{name}"
+            folder.mkdir(exist_ok=True)
+            union(found).to_parquet(folder / f"part-{part:05d}.parquet", index=False)
+            parts[name] = part + 1
+            for source in SOURCE_OUTPUTS:
+                rows.setdefault(name, {}).setdefault(source, 0)
+                rows[name][source] += int(found["source"].str.startswith(source).sum())
+            if name in labels:
+                counts.setdefault(name, []).append(recall_counts(found, labels[name]))
+            context.log.info(f"candidates {name} part {part + 1}: {found['customer_id'].nunique():,} customers,"
+                             f" {len(found):,} rows ({time.perf_counter() - start:.0f}s so far)")
         if "embeddings" in retrieve.catalogue:
             retrieve.catalogue["embeddings"].to_parquet(Path(tmp) / "item_embeddings.parquet", index=False)
         uri = model_store.publish_dir(tmp, key)
-    context.log.info(f"candidates for {len(pools)} cut-offs in {time.perf_counter() - start:.1f}s → {uri}")
+    recall = {name: recall_from_counts(c) for name, c in counts.items()}
+    context.log.info(f"candidates for {len(parts)} cut-offs in {time.perf_counter() - start:.1f}s → {uri}")
 
     ref = {"key": key, "uri": uri, "windows": windows, "label_days": cuts.label_days, "recall": recall,
-           "model_key": best_model["model_key"]}
+           "model_key": best_model["model_key"], "parts": parts}
     for source, out in SOURCE_OUTPUTS.items():
         names = [s for s in SOURCES if s.startswith(source)]
-        rows = {w: int(c["source"].isin(names).sum()) for w, c in candidates.items()}
+        per_window = {w: r[source] for w, r in rows.items()}
         yield Output({**ref, "source": source}, output_name=out, metadata={
-            "rows_per_window": MetadataValue.json(rows),
+            "rows_per_window": MetadataValue.json(per_window),
             "recall_per_window": MetadataValue.json({w: {s: r[s] for s in names} for w, r in recall.items()}),
-            "dagster/row_count": sum(rows.values()),
+            "dagster/row_count": sum(per_window.values()),
         })
     yield Output(ref, output_name="candidates", metadata={
         "windows": MetadataValue.json(windows),
         "candidate_recall": MetadataValue.md(recall_table(recall)),
         "customers_per_window": MetadataValue.json({w: int(len(t)) for w, t in targets.items()}),
-        "dagster/row_count": int(sum(len(p) for p in pools.values())),
+        "dagster/row_count": int(sum(sum(r.values()) for r in rows.values())),
+        "fitting_customers_cap": config.max_fit_customers or "none",
         "uri": uri,
     })
 
@@ -132,9 +153,14 @@ def recall_table(recall: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
+def pool_parts(model_store: ModelStore, candidates: dict, window: str) -> list[Path]:
+    """The files of one cut-off's candidates, one per chunk of customers (``candidates`` is the asset's value)."""
+    return sorted((model_store.local_path(candidates["key"]) / f"pool_{window}").glob("part-*.parquet"))
+
+
 def read_pool(model_store: ModelStore, candidates: dict, window: str) -> pd.DataFrame:
-    """The union of candidates at one cut-off (``candidates`` is the asset's value)."""
-    return pd.read_parquet(model_store.local_path(candidates["key"]) / f"pool_{window}.parquet")
+    """The union of candidates at one cut-off, every chunk."""
+    return pd.concat([pd.read_parquet(p) for p in pool_parts(model_store, candidates, window)], ignore_index=True)
 
 
 def read_item_embeddings(model_store: ModelStore, candidates: dict) -> dict:

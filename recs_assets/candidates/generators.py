@@ -53,14 +53,18 @@ def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.
     """, **_cut(cutoff))
 
 
-def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
-    """Articles bought by the same customers as the customer's recent purchases (item-to-item).
+def copurchase_neighbours(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> str:
+    """Article → its top co-purchased articles as of ``cutoff``, as a table in the log (built once per
+    cut-off and reused by every chunk of customers); returns the table's name.
 
     Pairs: two distinct articles bought by one customer within the look-back window (each customer's
     last ``copurchase_items_per_customer`` articles there, which bounds the self-join). Similarity:
-    cosine, co-buyers / sqrt(buyers_a · buyers_b); each article keeps its top neighbours. A customer's
-    score for an article: the sum of its similarities to their ``copurchase_seed_items`` latest articles."""
-    return log.query(f"""
+    cosine, co-buyers / sqrt(buyers_a · buyers_b); each article keeps its top neighbours."""
+    table = f"neighbours_{pd.Timestamp(cutoff):%Y%m%d}_{sizes.copurchase_lookback_days}_{sizes.copurchase_neighbours}"
+    if table in log.tables():
+        return table
+    log.con.execute(f"""
+        create temp table {table} as
         with window_items as (
             select customer_id, article_id, max(t_dat) as last_day
             from purchases
@@ -77,13 +81,23 @@ def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> 
             select a.article_id as a, b.article_id as b, count(*) as co
             from capped a join capped b on a.customer_id = b.customer_id and a.article_id <> b.article_id
             group by 1, 2
-        ), neighbours as (
-            select a, b, sim from (
-                select p.a, p.b, p.co / sqrt(na.n * nb.n) as sim,
-                       row_number() over (partition by p.a order by p.co / sqrt(na.n * nb.n) desc, p.b) as r
-                from pairs p join buyers na on na.article_id = p.a join buyers nb on nb.article_id = p.b
-            ) where r <= {int(sizes.copurchase_neighbours)}
-        ), seeds as (
+        )
+        select a, b, sim from (
+            select p.a, p.b, p.co / sqrt(na.n * nb.n) as sim,
+                   row_number() over (partition by p.a order by p.co / sqrt(na.n * nb.n) desc, p.b) as r
+            from pairs p join buyers na on na.article_id = p.a join buyers nb on nb.article_id = p.b
+        ) where r <= {int(sizes.copurchase_neighbours)}
+    """, _cut(cutoff))
+    return table
+
+
+def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+    """Articles bought by the same customers as the customer's recent purchases (item-to-item): a
+    customer's score for an article is the sum of its similarities (``copurchase_neighbours``) to
+    their ``copurchase_seed_items`` latest articles."""
+    neighbours = copurchase_neighbours(log, cutoff, sizes)
+    return log.query(f"""
+        with seeds as (
             select customer_id, article_id from (
                 select p.customer_id, p.article_id,
                        row_number() over (partition by p.customer_id order by max(p.t_dat) desc, p.article_id) as r
@@ -92,8 +106,10 @@ def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> 
                 group by 1, 2
             ) where r <= {int(sizes.copurchase_seed_items)}
         ), scored as (
-            select s.customer_id, n.b as article_id, sum(n.sim) as source_score
-            from seeds s join neighbours n on n.a = s.article_id
+            -- rounded: a float sum's last bits depend on the order DuckDB's threads add in, and ties
+            -- must break on the article id the same way on every run and in every chunk
+            select s.customer_id, n.b as article_id, round(sum(n.sim), 9) as source_score
+            from seeds s join {neighbours} n on n.a = s.article_id
             group by 1, 2
         )
         select customer_id, article_id, 'copurchase' as source, source_rank, source_score from (

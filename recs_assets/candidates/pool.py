@@ -28,18 +28,33 @@ def union(candidates: pd.DataFrame) -> pd.DataFrame:
     return wide[ordered].sort_values(["customer_id", "article_id"], kind="stable").reset_index(drop=True)
 
 
-def candidate_recall(candidates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Share of the labelled (customer, article) pairs that each source, and the union, proposes;
-    only customers that have candidates count. Plus the mean number of distinct candidates per customer."""
+def recall_counts(candidates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
+    """What candidate recall is made of, for one chunk of customers (counts add up across chunks):
+    labelled pairs of the customers that have candidates, those each source and the union find, and
+    the distinct candidate pairs and customers."""
     served = labels[labels["customer_id"].isin(candidates["customer_id"].unique())]
     truth = served[["customer_id", "article_id"]].drop_duplicates()
-    out = {"label_pairs": float(len(truth))}
-    if truth.empty:
-        return {**out, **{s: float("nan") for s in (*SOURCES, "union")}, "candidates_per_customer": float("nan")}
+    pairs = candidates[["customer_id", "article_id"]].drop_duplicates()
+    out = {"label_pairs": float(len(truth)), "union": float(len(truth.merge(pairs))),
+           "pairs": float(len(pairs)), "customers": float(pairs["customer_id"].nunique())}
     for source in SOURCES:
         found = candidates.loc[candidates["source"] == source, ["customer_id", "article_id"]].drop_duplicates()
-        out[source] = float(len(truth.merge(found)) / len(truth))
-    pairs = candidates[["customer_id", "article_id"]].drop_duplicates()
-    out["union"] = float(len(truth.merge(pairs)) / len(truth))
-    out["candidates_per_customer"] = float(len(pairs) / pairs["customer_id"].nunique())
+        out[source] = float(len(truth.merge(found)))
     return out
+
+
+def recall_from_counts(counts: list[dict[str, float]]) -> dict[str, float]:
+    """Share of the labelled (customer, article) pairs that each source, and the union, proposes;
+    only customers that have candidates count. Plus the mean number of distinct candidates per customer."""
+    total = {key: sum(c[key] for c in counts) for key in counts[0]} if counts else {}
+    out = {"label_pairs": total.get("label_pairs", 0.0)}
+    if not out["label_pairs"]:
+        return {**out, **{s: float("nan") for s in (*SOURCES, "union")}, "candidates_per_customer": float("nan")}
+    out.update({s: total[s] / total["label_pairs"] for s in (*SOURCES, "union")})
+    out["candidates_per_customer"] = total["pairs"] / total["customers"]
+    return out
+
+
+def candidate_recall(candidates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
+    """``recall_from_counts`` of one frame of candidates."""
+    return recall_from_counts([recall_counts(candidates, labels)])

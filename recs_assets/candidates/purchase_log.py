@@ -56,6 +56,10 @@ class PurchaseLog:
     def query(self, sql: str, **params) -> pd.DataFrame:
         return self.con.execute(sql, params or None).df()
 
+    def tables(self) -> set[str]:
+        """Names of the tables and temp tables in the log."""
+        return {r[0] for r in self.con.execute("select table_name from duckdb_tables()").fetchall()}
+
     def register(self, name: str, frame: pd.DataFrame) -> None:
         """Make ``frame`` queryable as table ``name`` (replacing an earlier one)."""
         self.con.register(name, frame)

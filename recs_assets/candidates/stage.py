@@ -1,34 +1,62 @@
-"""The candidate stage for every cut-off (pure): who gets candidates, from which source, and how
-much of what they bought next the candidates cover."""
+"""The candidate stage for every cut-off (pure): who gets candidates, from which source, in chunks of
+customers that bound memory at any scale, and how much of what they bought next the candidates cover."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from recs_assets.candidates.generators import COLUMNS, SourceSizes, sql_candidates
-from recs_assets.candidates.pool import candidate_recall, union
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.candidates.windows import Cutoffs
 
 # Retrieval is used only where its model never saw the label week: the two-tower is trained on
 # train (before the validation week), so its candidates exist from the validation cut-off on.
 RETRIEVAL_WINDOWS = ("validation", "test", "serve")
+# Windows the ranker learns from or is chosen on; only these may be sampled (test and serve never are).
+FITTING = ("fit_", "validation")
 
 
-def window_targets(log: PurchaseLog, cuts: Cutoffs) -> dict[str, pd.Series]:
+def sample(customers: pd.Series, cap: int | None) -> pd.Series:
+    """At most ``cap`` customers, the same ones on every run: those with the smallest hash of their id."""
+    customers = pd.Series(pd.unique(pd.Series(customers)), dtype=object)
+    if cap is None or len(customers) <= cap:
+        return customers
+    order = np.argsort(pd.util.hash_pandas_object(customers, index=False).to_numpy(), kind="stable")
+    return customers.iloc[np.sort(order[:cap])].reset_index(drop=True)
+
+
+def window_targets(log: PurchaseLog, cuts: Cutoffs, max_fit_customers: int | None = None) -> dict[str, pd.Series]:
     """Customers that get candidates at each cut-off: the label week's buyers (known or new) for
-    fitting, validation and test; at ``serve``, every customer with a purchase."""
-    out = {name: pd.Series(log.buyers(cut, cuts.label_days)["customer_id"].unique(), dtype=object)
-           for name, cut in cuts.all().items() if name != "serve"}
-    out["serve"] = log.customers_before(cuts.serve).astype(object)
+    fitting, validation and test; at ``serve``, every customer with a purchase. The fitting windows
+    (fit weeks and validation) keep at most ``max_fit_customers`` of them (a deterministic sample);
+    test and serve keep everyone."""
+    out = {}
+    for name, cut in cuts.all().items():
+        if name == "serve":
+            out[name] = log.customers_before(cut).astype(object)
+            continue
+        buyers = pd.Series(log.buyers(cut, cuts.label_days)["customer_id"].unique(), dtype=object)
+        out[name] = sample(buyers, max_fit_customers) if name.startswith(FITTING) else buyers
     return out
 
 
-def window_labels(log: PurchaseLog, cuts: Cutoffs) -> dict[str, pd.DataFrame]:
-    """(customer_id, article_id) bought in each labelled window."""
-    return {name: log.buyers(cut, cuts.label_days) for name, cut in cuts.all().items() if name != "serve"}
+def window_labels(log: PurchaseLog, cuts: Cutoffs, targets: dict[str, pd.Series] | None = None) -> dict[str, pd.DataFrame]:
+    """(customer_id, article_id) bought in each labelled window (by ``targets``' customers when given)."""
+    out = {}
+    for name, cut in cuts.all().items():
+        if name != "serve":
+            labels = log.buyers(cut, cuts.label_days)
+            out[name] = labels if targets is None else labels[labels["customer_id"].isin(set(targets[name]))]
+    return out
+
+
+def chunked(customers: pd.Series, size: int) -> list[pd.Series]:
+    """Consecutive slices of at most ``size`` customers (one, possibly empty, when there are none)."""
+    customers = pd.Series(customers).reset_index(drop=True)
+    return [customers.iloc[i:i + size] for i in range(0, len(customers), size)] or [customers]
 
 
 RetrievalFn = Callable[[str, pd.Series, object], pd.DataFrame]
@@ -36,23 +64,14 @@ RetrievalFn = Callable[[str, pd.Series, object], pd.DataFrame]
 
 def generate(
     log: PurchaseLog, cuts: Cutoffs, targets: dict[str, pd.Series], retrieval: RetrievalFn | None,
-    sizes: SourceSizes = SourceSizes(),
-) -> dict[str, pd.DataFrame]:
-    """Window name → every source's candidates (COLUMNS). ``retrieval(name, customers, cutoff)``
-    returns the retrieval source's rows for the windows in RETRIEVAL_WINDOWS."""
-    out = {}
+    sizes: SourceSizes = SourceSizes(), chunk_customers: int = 50_000,
+) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(window, part, every source's candidates (COLUMNS) for one chunk of the window's customers).
+    ``retrieval(name, customers, cutoff)`` returns the retrieval source's rows for the windows in
+    RETRIEVAL_WINDOWS."""
     for name, cut in cuts.all().items():
-        frames = [sql_candidates(log, targets[name], cut, sizes)]
-        if retrieval is not None and name in RETRIEVAL_WINDOWS:
-            frames.append(retrieval(name, targets[name], cut)[COLUMNS])
-        out[name] = pd.concat(frames, ignore_index=True)
-    return out
-
-
-def pools_and_recall(
-    candidates: dict[str, pd.DataFrame], labels: dict[str, pd.DataFrame]
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, float]]]:
-    """Window → union of its candidates, and window → candidate recall (labelled windows only)."""
-    pools = {name: union(frame) for name, frame in candidates.items()}
-    recall = {name: candidate_recall(candidates[name], labels[name]) for name in labels}
-    return pools, recall
+        for part, customers in enumerate(chunked(targets[name], chunk_customers)):
+            frames = [sql_candidates(log, customers, cut, sizes)]
+            if retrieval is not None and name in RETRIEVAL_WINDOWS:
+                frames.append(retrieval(name, customers, cut)[COLUMNS])
+            yield name, part, pd.concat(frames, ignore_index=True)

@@ -51,19 +51,29 @@ def gpu_training_tags() -> dict[str, str]:
     }
 
 
-EXECUTORS = ("multiprocess", "k8s", "ecs")
+EXECUTORS = ("multiprocess", "in_process", "k8s", "ecs")
 
 
 def build_executor(kind: str | None = None):
-    """The executor named by ``RECS_EXECUTOR`` (multiprocess | k8s | ecs); None keeps Dagster's default.
+    """The executor named by ``RECS_EXECUTOR`` (multiprocess | in_process | k8s | ecs); None keeps Dagster's
+    default (multiprocess; ``RECS_MAX_CONCURRENT_STEPS`` bounds it).
 
     k8s: each step is a Kubernetes Job (needs the K8sRunLauncher or the Helm chart's launcher).
     ecs: each step is an ECS task (needs the EcsRunLauncher, see deploy/dagster.ecs.yaml).
     """
     kind = kind or os.environ.get("RECS_EXECUTOR") or None
+    limit = os.environ.get("RECS_MAX_CONCURRENT_STEPS")
+    if kind == "in_process":  # every step in the run's process: no per-step start-up (the local demo)
+        from dagster import in_process_executor
+
+        return in_process_executor
     if kind is None or kind == "multiprocess":
-        return None
-    max_concurrent = int(os.environ.get("RECS_MAX_CONCURRENT_STEPS", "4"))
+        if limit is None:
+            return None
+        from dagster import multiprocess_executor
+
+        return multiprocess_executor.configured({"max_concurrent": int(limit)}, name="local_steps")
+    max_concurrent = int(limit or "4")
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 

@@ -25,7 +25,7 @@ from recs_assets.evaluation.comparison import ACCURACY, BASELINES, accuracy, sid
 from recs_assets.evaluation.gate import promotion_decision
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
 from recs_assets.evaluation.suite import SLICE_FAMILIES, PurchaseRecList
-from recs_assets.ranking.assets import score_window
+from recs_assets.ranking.assets import scored_parts
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 
@@ -78,7 +78,7 @@ def evaluation(
     cutoff = candidates["windows"]["test"]
     truth, before = test_week_truth(log, cutoff, candidates["label_days"])
     buyers = truth["customer_id"].unique()
-    lists = test_lists(log, score_window(log, model_store, candidates, ranker, "test"), buyers, cutoff, k)
+    lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k)
     modelled = set(warehouse.query("select distinct customer_id from marts.test_transactions")["customer_id"])
     embeddings = read_item_embeddings(model_store, candidates)
 

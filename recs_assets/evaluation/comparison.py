@@ -24,15 +24,31 @@ BIN_ORDER = {
 }
 
 
-def test_lists(log: PurchaseLog, scored: pd.DataFrame, customers, cutoff, k: int) -> dict[str, pd.DataFrame]:
-    """List name → customer_id, items, scores for every customer of ``customers``. ``scored``: the
-    test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank)."""
+def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int) -> dict[str, pd.DataFrame]:
+    """List name → customer_id, items, scores for every customer of ``customers``. ``scored_parts``:
+    the test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank), one
+    frame per chunk of customers."""
     fallback = popular_before(log, cutoff, k)
-    retrieved = scored[scored["retrieval_rank"].notna()]
+    customers = pd.Series(pd.unique(pd.Series(customers)), dtype=object)
+    served, two_tower, covered = [], [], set()
+    for scored in scored_parts:
+        mine = pd.Series(scored["customer_id"].unique(), dtype=object)
+        mine = mine[mine.isin(customers)]
+        covered.update(mine)
+        retrieved = scored[scored["retrieval_rank"].notna()]
+        served.append(top_lists(scored, scored["score"], k, mine, fallback))
+        two_tower.append(top_lists(retrieved, -retrieved["retrieval_rank"].to_numpy(dtype=float), k, mine, fallback))
+    rest = customers[~customers.isin(covered)]
+    nothing = pd.DataFrame(columns=["customer_id", "article_id"])
+    served.append(top_lists(nothing, [], k, rest, fallback))
+    two_tower.append(top_lists(nothing, [], k, rest, fallback))
+    def whole(parts: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(parts, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
+
     return {
-        "served": top_lists(scored, scored["score"], k, customers, fallback),
-        "two_tower": top_lists(retrieved, -retrieved["retrieval_rank"].to_numpy(dtype=float), k, customers, fallback),
-        "popularity": top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], k, customers, fallback),
+        "served": whole(served),
+        "two_tower": whole(two_tower),
+        "popularity": top_lists(nothing, [], k, customers, fallback),
         "repurchase_then_popular": repurchase_then_popular(log, customers, cutoff, k),
         "als": als_lists(log, customers, cutoff, k),
     }

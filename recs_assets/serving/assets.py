@@ -12,7 +12,7 @@ from pydantic import Field
 
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation.baselines import popular_before
-from recs_assets.ranking.assets import score_window
+from recs_assets.ranking.assets import scored_parts
 from recs_assets.ranking.lists import top_lists
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
@@ -51,15 +51,23 @@ def recommendations(
     start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
     serve_day = candidates["windows"]["serve"]
-    scored = score_window(log, model_store, candidates, ranker, "serve")
     fallback = popular_before(log, serve_day, config.k)
-    customers = log.customers_before(serve_day)
-    bought = None
-    if config.exclude_purchased:
-        scored = scored[scored["ui_count"] == 0]
-        bought = log.query("select distinct customer_id, article_id from purchases")
-    recs = top_lists(scored, scored["score"], config.k, customers,
-                     popular_before(log, serve_day, 3 * config.k) if bought is not None else fallback, exclude=bought)
+    top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
+    customers = pd.Series(log.customers_before(serve_day), dtype=object)
+    lists, covered = [], set()
+    for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
+        mine = pd.Series(scored["customer_id"].unique(), dtype=object)
+        covered.update(mine)
+        bought = None
+        if config.exclude_purchased:
+            scored = scored[scored["ui_count"] == 0]
+            log.register("chunk", pd.DataFrame({"customer_id": mine}))
+            bought = log.query("select distinct customer_id, article_id from purchases join chunk using (customer_id)")
+        lists.append(top_lists(scored, scored["score"], config.k, mine, top_up, exclude=bought))
+        context.log.info(f"ranked part {part}: {len(mine):,} customers ({time.perf_counter() - start:.0f}s so far)")
+    rest = customers[~customers.isin(covered)]  # every customer with a purchase gets a list
+    lists.append(top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], config.k, rest, fallback))
+    recs = pd.concat(lists, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
     seconds = time.perf_counter() - start
     version = hashlib.sha1(
         f"{ranker['key']}|{config.k}|{config.exclude_purchased}|{candidates['key']}".encode()

@@ -27,6 +27,11 @@ class MartsTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
 
+# Measured (benchmarks/results/train_window.json, README "Training window"): longer history helps while data
+# is scarce, so the window is a budget of purchases rather than a number of weeks.
+TRAIN_MAX_ROWS = 2_000_000
+
+
 class MartsConfig(Config):
     """dbt vars for the marts; see dbt_project.yml for their meaning."""
 
@@ -34,6 +39,12 @@ class MartsConfig(Config):
     split_days: int = Field(7, ge=1)
     validation_start: str | None = Field(None, description="YYYY-MM-DD; overrides split_days")
     test_start: str | None = Field(None, description="YYYY-MM-DD; overrides split_days")
+    train_weeks: int | None = Field(
+        None, ge=1, description="The two-tower's train split: this many weeks before validation (overrides"
+        " train_max_rows).")
+    train_max_rows: int | None = Field(
+        TRAIN_MAX_ROWS, ge=1, description="Else: the most recent whole weeks with at most this many purchases"
+        " (at least one week; None: all history). Bounds training time at any scale.")
 
 
 @dbt_assets(

@@ -1,0 +1,154 @@
+"""The whole graph at one scale, in a fresh data folder: wall time and peak RSS of every step.
+
+    python -m benchmarks.end_to_end --scale 0.1        (make bench-e2e SCALE=0.1)
+
+Runs ``recs_assets.pipeline`` (what ``make run`` runs) on synthetic data at ``--scale``. A sampler reads the
+resident memory of the whole process tree (the CLI and the step subprocesses) every 0.2 s; the steps' start
+and end come from the Dagster event log, so each step gets its own wall time and the peak RSS seen while it
+ran (steps run one at a time here). Row counts are the materializations' count metadata. Results are
+merged into ``benchmarks/results/end_to_end.json`` under the scale, and a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).parent / "results" / "end_to_end.json"
+
+
+class TreeSampler:
+    """Samples the summed RSS (MB) of a process and all its descendants."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.samples, self._proc = interval, [], None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def watch(self, _stage, popen) -> None:
+        self._proc = psutil.Process(popen.pid)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            proc = self._proc
+            if proc is not None:
+                rss = 0
+                try:
+                    for p in [proc, *proc.children(recursive=True)]:
+                        try:
+                            rss += p.memory_info().rss
+                        except psutil.Error:
+                            pass
+                except psutil.Error:
+                    pass
+                if rss:
+                    self.samples.append((time.time(), rss / 2**20))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float) -> float:
+        return round(max((mb for t, mb in self.samples if start <= t <= end), default=0.0), 1)
+
+
+def _counts(metadata: dict) -> dict:
+    """Row-like counts among a materialization's metadata (``dagster/row_count``, ``*rows*``, ``*customers*``)."""
+    out = {}
+    for key, value in metadata.items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, int) and not isinstance(raw, bool) and any(w in key for w in ("row", "customers", "users")):
+            out[key] = raw
+    return out
+
+
+def step_figures(sampler: TreeSampler) -> list[dict]:
+    """Per step of every run in $DAGSTER_HOME, in execution order."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    instance = DagsterInstance.get()
+    steps: dict[tuple[str, str], dict] = {}
+    for run in sorted(instance.get_runs(), key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp):
+        partition = run.tags.get("dagster/partition")
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or not event.step_key:
+                continue
+            key = (run.run_id, event.step_key)
+            step = steps.setdefault(key, {"step": event.step_key + (f"[{partition}]" if partition else ""),
+                                          "assets": {}, "ok": None})
+            if event.event_type == DagsterEventType.STEP_START:
+                step["start"] = entry.timestamp
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                step["end"], step["ok"] = entry.timestamp, event.event_type == DagsterEventType.STEP_SUCCESS
+            elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                mat = event.event_specific_data.materialization
+                step["assets"][mat.asset_key.to_user_string()] = _counts(mat.metadata)
+    out = []
+    for step in steps.values():
+        if "start" not in step or "end" not in step:
+            continue
+        out.append({"step": step["step"], "ok": step["ok"], "seconds": round(step["end"] - step["start"], 1),
+                    "peak_rss_mb": sampler.peak(step["start"], step["end"]), "assets": step["assets"],
+                    "start": step["start"]})
+    return sorted(out, key=lambda s: s["start"])
+
+
+def table(result: dict) -> str:
+    lines = [f"scale {result['scale']}: {result['transactions']:,} purchases, whole graph "
+             f"{result['wall_seconds'] / 60:.1f} min, peak RSS {result['peak_rss_mb'] / 1024:.1f} GB",
+             f"{'step':<44}{'seconds':>9}{'peak GB':>9}"]
+    for s in result["steps"]:
+        lines.append(f"{s['step']:<44}{s['seconds']:>9.1f}{s['peak_rss_mb'] / 1024:>9.2f}" + ("" if s["ok"] else "  FAILED"))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, required=True)
+    parser.add_argument("--data-dir", type=Path, help="fresh folder to use (emptied first); default /tmp/recs-e2e-<scale>")
+    args = parser.parse_args()
+    data = (args.data_dir or Path(f"/tmp/recs-e2e-{args.scale:g}")).resolve()
+    shutil.rmtree(data, ignore_errors=True)
+    (data / "dagster_home").mkdir(parents=True)
+    # Steps one at a time, so that the memory sampled while a step runs is that step's.
+    os.environ.update(RECS_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"), RECS_MAX_CONCURRENT_STEPS="1")
+    config = data / "run_config.yaml"
+    config.write_text("ops:\n  raw_tables:\n    config:\n      source: synthetic\n"
+                      f"      scale: {args.scale}\n      seed: 42\n")
+
+    from recs_assets import pipeline
+
+    start = time.time()
+    with TreeSampler() as sampler:
+        stages = pipeline.run(config, on_stage=sampler.watch)
+    wall = time.time() - start
+    steps = step_figures(sampler)
+    raw = next((s["assets"].get("raw_transactions", {}) for s in steps if s["step"] == "raw_tables"), {})
+    result = {
+        "scale": args.scale, "date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "transactions": next(iter(raw.values()), 0),
+        "wall_seconds": round(wall, 1), "peak_rss_mb": round(max((mb for _, mb in sampler.samples), default=0), 1),
+        "stages": stages, "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps],
+    }
+    everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    everything[f"{args.scale:g}"] = result
+    RESULTS.write_text(json.dumps(everything, indent=2) + "\n")
+    print("\n" + table(result) + f"\n\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

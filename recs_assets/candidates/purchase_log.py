@@ -25,32 +25,33 @@ class PurchaseLog:
     con: duckdb.DuckDBPyConnection
 
     @classmethod
-    def from_frames(cls, purchases: pd.DataFrame, articles: pd.DataFrame, customers: pd.DataFrame,
-                    threads: int | None = None) -> "PurchaseLog":
+    def from_frames(cls, purchases, articles, customers, threads: int | None = None) -> "PurchaseLog":
+        """From pandas DataFrames or pyarrow Tables (columns as in PURCHASE/ARTICLE/CUSTOMER_COLUMNS)."""
         for name, frame, columns in (("purchases", purchases, PURCHASE_COLUMNS),
                                      ("articles", articles, ARTICLE_COLUMNS),
                                      ("customers", customers, CUSTOMER_COLUMNS)):
-            missing = [c for c in columns if c not in frame.columns]
+            missing = [c for c in columns if c not in list(frame.columns if isinstance(frame, pd.DataFrame)
+                                                           else frame.column_names)]
             if missing:
                 raise ValueError(f"{name} is missing column(s) {missing}")
         con = duckdb.connect()
         if threads:
             con.execute(f"set threads = {int(threads)}")
-        p = purchases[PURCHASE_COLUMNS].assign(t_dat=pd.to_datetime(purchases["t_dat"]))  # noqa: F841
-        a, c = articles[ARTICLE_COLUMNS], customers[CUSTOMER_COLUMNS]  # noqa: F841
+        p, a, c = purchases, articles, customers  # noqa: F841  (DuckDB reads them by name)
         con.execute("create table purchases as select customer_id, article_id, cast(t_dat as date) as t_dat,"
                     " cast(price as double) as price, cast(quantity as integer) as quantity from p")
-        con.execute("create table articles as select * from a")
-        con.execute("create table customers as select * from c")
+        con.execute(f"create table articles as select {', '.join(ARTICLE_COLUMNS)} from a")
+        con.execute(f"create table customers as select {', '.join(CUSTOMER_COLUMNS)} from c")
         return cls(con)
 
     @classmethod
     def from_warehouse(cls, warehouse) -> "PurchaseLog":
-        """Every deduplicated purchase (all customers, all days) with the article and customer columns."""
+        """Every deduplicated purchase (all customers, all days) with the article and customer columns,
+        handed over as Arrow (31.8M purchases at H&M's size: pandas objects would be several GB more)."""
         return cls.from_frames(
-            warehouse.query(f"select {', '.join(PURCHASE_COLUMNS)} from marts.transactions_dedup"),
-            warehouse.query(f"select {', '.join(ARTICLE_COLUMNS)} from staging.stg_articles"),
-            warehouse.query(f"select {', '.join(CUSTOMER_COLUMNS)} from staging.stg_customers"),
+            warehouse.query_arrow(f"select {', '.join(PURCHASE_COLUMNS)} from marts.transactions_dedup"),
+            warehouse.query_arrow(f"select {', '.join(ARTICLE_COLUMNS)} from staging.stg_articles"),
+            warehouse.query_arrow(f"select {', '.join(CUSTOMER_COLUMNS)} from staging.stg_customers"),
         )
 
     def query(self, sql: str, **params) -> pd.DataFrame:

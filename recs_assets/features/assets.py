@@ -14,7 +14,7 @@ from dagster import (
     multi_asset,
 )
 
-from recs_assets.features.workflow import fit_workflow, load_workflow, transform_split
+from recs_assets.features.workflow import INPUT_COLUMNS, fit_workflow, load_workflow, transform_split
 from recs_assets.resources.dask_cluster import DaskCluster
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
@@ -29,7 +29,8 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
 
 
 def _read_split(warehouse: Warehouse, split: str) -> pd.DataFrame:
-    return warehouse.query(f"select * from marts.{split}_transactions")
+    """The columns the workflow reads (and the id the fingerprint hashes), not the whole mart."""
+    return warehouse.query(f"select transaction_id, {', '.join(INPUT_COLUMNS)} from marts.{split}_transactions")
 
 
 @asset(deps=["train_transactions"], group_name="features", kinds={"nvtabular"})

@@ -119,6 +119,11 @@ class SnowflakeWarehouse(Warehouse):
             with conn.cursor() as cur:
                 return cur.execute(sql).fetch_pandas_all()
 
+    def query_arrow(self, sql: str):
+        with self.snowflake.get_connection() as conn:
+            with conn.cursor() as cur:
+                return cur.execute(sql).fetch_arrow_all()
+
     def describe(self) -> str:
         return f"snowflake:{self.snowflake.account}/{self.snowflake.database}"
 

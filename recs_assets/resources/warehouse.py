@@ -128,6 +128,12 @@ class Warehouse(ConfigurableResource):
     def query(self, sql: str) -> pd.DataFrame:
         raise NotImplementedError
 
+    def query_arrow(self, sql: str):
+        """The result as a ``pyarrow.Table``: columnar strings, several times smaller than pandas objects."""
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.query(sql), preserve_index=False)
+
     def describe(self) -> str:
         raise NotImplementedError
 
@@ -187,6 +193,13 @@ class DuckDBWarehouse(Warehouse):
         con = self.connect(read_only=True)
         try:
             return con.execute(sql).df()
+        finally:
+            con.close()
+
+    def query_arrow(self, sql: str):
+        con = self.connect(read_only=True)
+        try:
+            return con.execute(sql).arrow()
         finally:
             con.close()
 

@@ -73,13 +73,18 @@ def load_towers(model_dir: str | Path) -> Towers:
 
 
 def _encode(encoder, frame: pd.DataFrame, schema, id_column: str, tag) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``frame`` through ``encoder``, in order, in batches. (Merlin's ``Encoder.encode`` saves
+    the model to disk and loads it back on every call: 20+ s each, paid per chunk of customers.)"""
     import merlin.io
+    from merlin.models.tf import Loader
 
-    ds = merlin.io.Dataset(frame[schema.column_names].reset_index(drop=True), schema=schema, cpu=True)
-    emb = encoder.encode(ds, index=tag, batch_size=4096).compute()
-    # encode() returns rows indexed and sorted by id, not in input order: re-align by id.
-    ids = frame[id_column].to_numpy()
-    return ids, emb.loc[ids].to_numpy(dtype=np.float32)
+    frame = frame[schema.column_names].reset_index(drop=True)
+    loader = Loader(merlin.io.Dataset(frame, schema=schema, cpu=True), batch_size=4096, shuffle=False)
+    parts = [np.asarray(encoder(inputs, training=False), dtype=np.float32) for inputs, _ in loader]
+    emb = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    if len(emb) != len(frame):
+        raise RuntimeError(f"encoder returned {len(emb)} rows for {len(frame)} inputs")
+    return frame[id_column].to_numpy(), emb
 
 
 def item_embeddings(candidate_encoder, catalogue_ds) -> tuple[np.ndarray, np.ndarray]:

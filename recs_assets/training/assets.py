@@ -69,7 +69,12 @@ def trained_model(
             context.log.info(f"{context.partition_key} epoch {epoch + 1}/{params.epochs}: {logs}")
             run.log({f"train/{k}": v for k, v in logs.items()}, step=epoch)
 
-        result = train_two_tower(train_ds, params, seed=config.seed, on_epoch_end=report)
+        def progress(done: int, total: int, seconds: float) -> None:
+            rate = done / seconds
+            context.log.info(f"{context.partition_key}: batch {done:,}/{total:,} ({rate * params.batch_size:,.0f}"
+                             f" examples/s, about {(total - done) / rate / 60:.1f} min left)")
+
+        result = train_two_tower(train_ds, params, seed=config.seed, on_epoch_end=report, on_progress=progress)
         metrics = evaluate(result.model, train_ds, valid_ds, k=config.k)
         key = f"models/{transformed_train['key'].split('/')[1]}/{context.partition_key}"
         with tempfile.TemporaryDirectory() as tmp:

@@ -55,8 +55,11 @@ def train_two_tower(
     params: Hyperparameters,
     seed: int,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    on_progress: Callable[[int, int, float], None] | None = None,
+    progress_seconds: float = 30.0,
 ) -> TrainResult:
-    """Fit a two-tower model; ``on_epoch_end(epoch, logs)`` is called after every epoch."""
+    """Fit a two-tower model; ``on_epoch_end(epoch, logs)`` is called after every epoch and
+    ``on_progress(batches_done, batches_total, seconds)`` at most every ``progress_seconds``."""
     import merlin.models.tf as mm
     import tensorflow as tf
     from merlin.models.tf.transforms.bias import PopularityLogitsCorrection
@@ -74,16 +77,30 @@ def train_two_tower(
     model = mm.TwoTowerModelV2(query, candidate, **extra)
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(params.learning_rate), metrics=[])
 
+    loader = mm.Loader(train_ds, batch_size=params.batch_size, shuffle=True)
+    rows = int(train_ds.to_ddf().shape[0].compute())
+    total = -(-rows // params.batch_size) * params.epochs
+
     class _Report(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.done, self.last = 0, time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.done += 1
+            now = time.perf_counter()
+            if on_progress and now - self.last >= progress_seconds:
+                self.last = now
+                on_progress(self.done, total, now - start)
+
         def on_epoch_end(self, epoch, logs=None):
             if on_epoch_end:
                 on_epoch_end(epoch, {k: float(v) for k, v in (logs or {}).items()})
 
-    loader = mm.Loader(train_ds, batch_size=params.batch_size, shuffle=True)
     start = time.perf_counter()
     history = model.fit(loader, epochs=params.epochs, verbose=0, callbacks=[_Report()])
     seconds = time.perf_counter() - start
-    examples = int(train_ds.to_ddf().shape[0].compute()) * params.epochs
+    examples = rows * params.epochs
     return TrainResult(model, {k: [float(x) for x in v] for k, v in history.history.items()}, seconds, examples)
 
 

@@ -2,10 +2,11 @@
 
     python -m benchmarks.end_to_end --scale 0.1        (make bench-e2e SCALE=0.1)
 
-Runs ``recs_assets.pipeline`` (what ``make run`` runs) on synthetic data at ``--scale``. A sampler reads the
-resident memory of the whole process tree (the CLI and the step subprocesses) every 0.2 s; the steps' start
-and end come from the Dagster event log, so each step gets its own wall time and the peak RSS seen while it
-ran (steps run one at a time here). Row counts are the materializations' count metadata. Results are
+Runs ``recs_assets.pipeline`` (what ``make run`` runs: one Dagster run per stage, steps in-process) on
+synthetic data at ``--scale``, the two-tower partitions one after another. A sampler reads the resident
+memory of the whole process tree every 0.2 s; the steps' start and end come from the Dagster event log, so
+each step gets its wall time and the peak RSS seen while it ran (a run's process keeps what earlier steps of
+the same run allocated: a step's figure is an upper bound of its own). Row counts are the materializations' count metadata. Results are
 merged into ``benchmarks/results/end_to_end.json`` under the scale, and a table is printed.
 """
 
@@ -25,15 +26,12 @@ RESULTS = Path(__file__).parent / "results" / "end_to_end.json"
 
 
 class TreeSampler:
-    """Samples the summed RSS (MB) of a process and all its descendants."""
+    """Samples the summed RSS (MB) of every process this one started (and theirs)."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval, self.samples, self._proc = interval, [], None
+        self.interval, self.samples, self._proc = interval, [], psutil.Process(os.getpid())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def watch(self, _stage, popen) -> None:
-        self._proc = psutil.Process(popen.pid)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -41,7 +39,7 @@ class TreeSampler:
             if proc is not None:
                 rss = 0
                 try:
-                    for p in [proc, *proc.children(recursive=True)]:
+                    for p in proc.children(recursive=True):  # the stages' CLI processes and their steps
                         try:
                             rss += p.memory_info().rss
                         except psutil.Error:
@@ -123,8 +121,9 @@ def main() -> None:
     data = (args.data_dir or Path(f"/tmp/recs-e2e-{args.scale:g}")).resolve()
     shutil.rmtree(data, ignore_errors=True)
     (data / "dagster_home").mkdir(parents=True)
-    # Steps one at a time, so that the memory sampled while a step runs is that step's.
-    os.environ.update(RECS_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"), RECS_MAX_CONCURRENT_STEPS="1")
+    # As `make run` runs it: each stage one Dagster run, its steps in the run's process, one at a time.
+    os.environ.update(RECS_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
+    os.environ.setdefault("RECS_EXECUTOR", "in_process")
     config = data / "run_config.yaml"
     config.write_text("ops:\n  raw_tables:\n    config:\n      source: synthetic\n"
                       f"      scale: {args.scale}\n      seed: 42\n")
@@ -133,7 +132,7 @@ def main() -> None:
 
     start = time.time()
     with TreeSampler() as sampler:
-        stages = pipeline.run(config, on_stage=sampler.watch)
+        stages = pipeline.run(config, parallel=1)  # one step at a time: its memory is its own
     wall = time.time() - start
     steps = step_figures(sampler)
     raw = next((s["assets"].get("raw_transactions", {}) for s in steps if s["step"] == "raw_tables"), {})

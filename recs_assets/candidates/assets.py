@@ -32,7 +32,7 @@ class CandidatesConfig(Config):
     fit_weeks: int = Field(5, ge=0, description="Weekly label windows before the validation week to fit the"
                            " ranker on (chosen on the validation holdout: 5 beat 3 on Complete Journey).")
     max_fit_customers: int | None = Field(
-        20_000, ge=1, description="At most this many buyers per fitting window (fit weeks, validation): a"
+        10_000, ge=1, description="At most this many buyers per fitting window (fit weeks, validation): a"
         " deterministic sample that bounds the ranker's training data; test and serve keep every customer.")
     chunk_customers: int = Field(50_000, ge=1, description="Customers per chunk: bounds memory at any scale.")
 
@@ -40,7 +40,7 @@ class CandidatesConfig(Config):
 def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, nvt_workflow: dict,
                transformed_train: dict, n: int, context):
     """The retrieval source: the best two-tower's top-n, queried on each cut-off day."""
-    from recs_assets.features.workflow import USER_ID, load_workflow, read_transformed, vocabulary
+    from recs_assets.features.workflow import INPUT_COLUMNS, USER_ID, load_workflow, read_transformed, vocabulary
     from recs_assets.retrieval import item_embeddings, load_towers, rank_as_of
 
     workflow_dir = model_store.local_path(nvt_workflow["key"])
@@ -56,7 +56,7 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
         start = time.perf_counter()
         if name not in latest_rows:
             rows = warehouse.query(
-                "select * from marts.transactions_enriched where t_dat < "
+                f"select {', '.join(INPUT_COLUMNS)} from marts.transactions_enriched where t_dat < "
                 f"cast('{pd.Timestamp(cut).date()}' as date) "
                 "qualify row_number() over (partition by customer_id order by t_dat desc, transaction_id) = 1")
             latest_rows.clear()

@@ -76,7 +76,7 @@ def evaluation(
     k = config.k
     log = PurchaseLog.from_warehouse(warehouse)
     cutoff = candidates["windows"]["test"]
-    truth, before = test_week_truth(log, cutoff, candidates["label_days"])
+    truth, popularity = test_week_truth(log, cutoff, candidates["label_days"])
     buyers = truth["customer_id"].unique()
     lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k)
     modelled = set(warehouse.query("select distinct customer_id from marts.test_transactions")["customer_id"])
@@ -85,7 +85,7 @@ def evaluation(
     results, miss = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, recs in lists.items():
-            suite = PurchaseRecList(evaluation_data(recs, truth, before, embeddings, k, config.min_slice_pairs),
+            suite = PurchaseRecList(evaluation_data(recs, truth, popularity, embeddings, k, config.min_slice_pairs),
                                     name, tmp)
             suite(verbose=False)
             results[name] = suite.results()

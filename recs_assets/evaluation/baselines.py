@@ -41,17 +41,29 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
 
     from recs_assets.ranking.lists import top_lists
 
-    pairs = log.query("select customer_id, article_id, count(*) as n from purchases where t_dat < $cutoff group by 1, 2",
-                      cutoff=pd.Timestamp(cutoff).date())
-    users, user_index = np.unique(pairs["customer_id"].to_numpy(dtype=object), return_inverse=True)
-    items, item_index = np.unique(pairs["article_id"].to_numpy(), return_inverse=True)
-    matrix = csr_matrix((pairs["n"].to_numpy(dtype=np.float32), (user_index, item_index)),
-                        shape=(len(users), len(items)))
+    # Integer indices from SQL: np.unique over the 28M customer-id strings of H&M took minutes and GBs.
+    day = pd.Timestamp(cutoff).date()
+    log.con.execute("""
+        create or replace temp table als_users as
+        select customer_id, (row_number() over (order by customer_id) - 1)::bigint as u
+        from (select distinct customer_id from purchases where t_dat < $cutoff)""", {"cutoff": day})
+    log.con.execute("""
+        create or replace temp table als_items as
+        select article_id, (row_number() over (order by article_id) - 1)::bigint as i
+        from (select distinct article_id from purchases where t_dat < $cutoff)""", {"cutoff": day})
+    pairs = log.query("select u, i, count(*)::float as n from purchases join als_users using (customer_id)"
+                      " join als_items using (article_id) where t_dat < $cutoff group by 1, 2", cutoff=day)
+    n_users = log.con.execute("select count(*) from als_users").fetchone()[0]
+    items = log.query("select article_id from als_items order by i")["article_id"].to_numpy()
+    matrix = csr_matrix((pairs["n"].to_numpy(dtype=np.float32), (pairs["u"].to_numpy(), pairs["i"].to_numpy())),
+                        shape=(n_users, len(items)))
     model = implicit.als.AlternatingLeastSquares(factors=factors, iterations=iterations, random_state=seed,
                                                  calculate_training_loss=False)
     with threadpool_limits(1, "blas"):  # implicit's own threads; OpenBLAS threads would oversubscribe
         model.fit(matrix, show_progress=False)
-    wanted = pd.Series(np.arange(len(users)), index=users).reindex(pd.unique(pd.Series(customers))).dropna()
+    log.register("als_wanted", pd.DataFrame({"customer_id": pd.unique(pd.Series(customers))}))
+    wanted = log.query("select customer_id, u from als_users join als_wanted using (customer_id) order by u"
+                       ).set_index("customer_id")["u"]
     rows = wanted.to_numpy(dtype=np.int64)
     found, scores = model.recommend(rows, matrix[rows], N=k, filter_already_liked_items=True)
     long = pd.DataFrame({"customer_id": np.repeat(wanted.index.to_numpy(dtype=object), found.shape[1]),
@@ -59,4 +71,6 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
     # implicit pads short results with the lowest float32 (filtered items), not -inf
     long = long[(long["score"] > -1e30) & (found.reshape(-1) >= 0)]
     fill = popular_before(log, cutoff, 2 * k)  # best sellers the customer has not bought yet
-    return top_lists(long, long["score"], k, customers, fill, exclude=pairs)
+    bought = log.query("select distinct customer_id, article_id from purchases join als_wanted using (customer_id)"
+                       " where t_dat < $cutoff", cutoff=day)
+    return top_lists(long, long["score"], k, customers, fill, exclude=bought)

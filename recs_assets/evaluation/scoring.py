@@ -9,24 +9,27 @@ from recs_assets.evaluation import slices
 from recs_assets.evaluation.suite import EvaluationData
 
 
-def test_week_truth(log: PurchaseLog, cutoff, days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(every (customer, article) bought in the ``days`` from ``cutoff`` with slice columns, the
-    purchases before ``cutoff``), for every buyer of the week, known to the model or not."""
+def test_week_truth(log: PurchaseLog, cutoff, days: int) -> tuple[pd.DataFrame, pd.Series]:
+    """(every (customer, article) bought in the ``days`` from ``cutoff`` with slice columns, for every
+    buyer of the week, known to the model or not; purchases per article before ``cutoff``). Counted in
+    SQL: the purchases before the cut-off are 31.8M rows at H&M's size."""
     day = pd.Timestamp(cutoff).date()
     week = log.query(
         "select distinct p.customer_id, p.article_id, c.age, a.product_group_name from purchases p"
         " left join customers c using (customer_id) left join articles a using (article_id)"
         " where p.t_dat >= $cutoff and p.t_dat < $cutoff + to_days($days)", cutoff=day, days=days)
-    before = log.query("select customer_id, article_id from purchases where t_dat < $cutoff", cutoff=day)
-    return truth_with_slices(week, before), before
+    log.register("week_buyers", pd.DataFrame({"customer_id": week["customer_id"].unique()}))
+    activity = log.query("select customer_id, count(*) as n from purchases join week_buyers using (customer_id)"
+                         " where t_dat < $cutoff group by 1", cutoff=day).set_index("customer_id")["n"]
+    popularity = log.query("select article_id, count(*) as n from purchases where t_dat < $cutoff group by 1",
+                           cutoff=day).set_index("article_id")["n"].sort_index()
+    return truth_with_slices(week, activity, popularity), popularity
 
 
-def truth_with_slices(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+def truth_with_slices(test: pd.DataFrame, activity: pd.Series, popularity: pd.Series) -> pd.DataFrame:
     """One row per (customer, article) bought in the held-out split, with the slice columns
-    (activity and popularity counted over ``train``'s rows)."""
+    (``activity``: purchases per customer before it; ``popularity``: per article)."""
     truth = test.drop_duplicates(["customer_id", "article_id"])[["customer_id", "article_id", "age", "product_group_name"]]
-    activity = train.groupby("customer_id").size()
-    popularity = train.groupby("article_id").size()
     item_bins = slices.popularity_bin(popularity)
     return truth.assign(
         user_activity=slices.activity_bin(truth["customer_id"].map(activity).fillna(0)).replace("nan", "0").to_numpy(),
@@ -37,9 +40,9 @@ def truth_with_slices(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluation_data(
-    lists: pd.DataFrame, truth: pd.DataFrame, train: pd.DataFrame, embeddings: dict, k: int, min_slice_pairs: int
+    lists: pd.DataFrame, truth: pd.DataFrame, popularity: pd.Series, embeddings: dict, k: int, min_slice_pairs: int
 ) -> EvaluationData:
-    popularity = train.groupby("article_id").size()
+    """``popularity``: purchases per article before the held-out split."""
     return EvaluationData(
         recommended=lists,
         truth=truth,

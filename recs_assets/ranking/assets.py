@@ -21,7 +21,7 @@ from recs_assets.resources.warehouse import Warehouse
 # ``fit_weeks``: how many earlier weekly windows join the validation week's fitting customers.
 SEARCH = {
     "lightgbm": [{"fit_weeks": 5, "num_leaves": 31}, {"fit_weeks": 5, "num_leaves": 63, "min_child_samples": 50},
-                 {"fit_weeks": 2, "num_leaves": 31}, {"fit_weeks": 0, "num_leaves": 31}],
+                 {"fit_weeks": 2, "num_leaves": 31}],
     "merlin": [{"epochs": 3, "learning_rate": 0.005}],
 }
 

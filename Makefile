@@ -14,7 +14,11 @@ install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
 
-manifest: install  ## dbt's manifest, which the Dagster definitions read
+DBT_SOURCES := $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' -not -path '*/logs/*')
+
+manifest: install dbt_project/target/manifest.json  ## dbt's manifest, which the Dagster definitions read
+
+dbt_project/target/manifest.json: $(DBT_SOURCES) | install  # parsed again only when a dbt file changed
 	$(DBT) parse $(DBT_FLAGS) --quiet
 
 run: manifest  ## the whole graph on the embedded defaults, one line per stage (SOURCE=complete_journey: real data)

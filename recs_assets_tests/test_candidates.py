@@ -117,8 +117,8 @@ def test_chunks_of_customers_give_the_same_candidates_and_recall_as_one_pass():
 
     def run(chunk):
         out = {}
-        for name, _, found in generate(log, cuts, everyone, None, chunk_customers=chunk):
-            out.setdefault(name, []).append(found)
+        for name, _, table in generate(log, cuts, everyone, None, chunk_customers=chunk):
+            out.setdefault(name, []).append(log.query(f"select * from {table}"))
         return {name: pd.concat(parts, ignore_index=True) for name, parts in out.items()}, out
 
     whole, _ = run(10_000)

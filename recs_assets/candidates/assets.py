@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, Config, Failure, M
 from pydantic import Field
 
 from recs_assets.candidates.generators import COLUMNS, SourceSizes
-from recs_assets.candidates.pool import SOURCES, recall_counts, recall_from_counts, union
+from recs_assets.candidates.pool import SOURCES, check_sources, recall_counts_sql, recall_from_counts, union_sql
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.candidates.stage import generate, window_labels, window_targets
 from recs_assets.candidates.windows import cutoffs
@@ -34,7 +34,8 @@ class CandidatesConfig(Config):
     max_fit_customers: int | None = Field(
         10_000, ge=1, description="At most this many buyers per fitting window (fit weeks, validation): a"
         " deterministic sample that bounds the ranker's training data; test and serve keep every customer.")
-    chunk_customers: int = Field(50_000, ge=1, description="Customers per chunk: bounds memory at any scale.")
+    chunk_customers: int = Field(25_000, ge=1, description="Customers per chunk: bounds memory at any scale"
+                                 " (about 5M candidate rows with features, under 2 GB).")
 
 
 def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, nvt_workflow: dict,
@@ -102,20 +103,28 @@ def candidate_generation(
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
     key = f"candidates/{log.fingerprint()}-{best_model['model_key'].replace('/', '_')}"
     windows = {name: cut.isoformat() for name, cut in cuts.all().items()}
-    counts, rows, parts = {}, {}, {}
+    counts, rows, parts, done = {}, {}, {}, 0
+    total = sum(max(1, -(-len(t) // config.chunk_customers)) for t in targets.values())
     with tempfile.TemporaryDirectory() as tmp:
-        for name, part, found in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers):
+        for name, part, table in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers):
             folder = Path(tmp) / f"pool_{name}"
             folder.mkdir(exist_ok=True)
-            union(found).to_parquet(folder / f"part-{part:05d}.parquet", index=False)
+            check_sources(log.con, table)
+            log.con.execute(f"copy ({union_sql(table)}) to '{folder / f'part-{part:05d}.parquet'}' (format parquet)")
             parts[name] = part + 1
+            found = dict(log.con.execute(f"select source, count(*) from {table} group by 1").fetchall())
             for source in SOURCE_OUTPUTS:
                 rows.setdefault(name, {}).setdefault(source, 0)
-                rows[name][source] += int(found["source"].str.startswith(source).sum())
+                rows[name][source] += int(sum(n for s, n in found.items() if s.startswith(source)))
             if name in labels:
-                counts.setdefault(name, []).append(recall_counts(found, labels[name]))
-            context.log.info(f"candidates {name} part {part + 1}: {found['customer_id'].nunique():,} customers,"
-                             f" {len(found):,} rows ({time.perf_counter() - start:.0f}s so far)")
+                log.register("labels", labels[name])
+                counts.setdefault(name, []).append(recall_counts_sql(log.con, table, "labels"))
+            done += 1
+            elapsed = time.perf_counter() - start
+            customers = log.con.execute(f"select count(distinct customer_id) from {table}").fetchone()[0]
+            context.log.info(f"candidates {name} part {part + 1} ({done}/{total} chunks): {customers:,}"
+                             f" customers, {sum(found.values()):,} rows; {elapsed:.0f}s so far, about"
+                             f" {elapsed / done * (total - done) / 60:.1f} min left")
         if "embeddings" in retrieve.catalogue:
             retrieve.catalogue["embeddings"].to_parquet(Path(tmp) / "item_embeddings.parquet", index=False)
         uri = model_store.publish_dir(tmp, key)

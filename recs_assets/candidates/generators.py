@@ -32,11 +32,20 @@ def _cut(cutoff) -> dict:
     return {"cutoff": pd.Timestamp(cutoff).date()}
 
 
-def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+def _run(log: PurchaseLog, sql: str, cutoff, into: str | None):
+    """The query's rows as a DataFrame, or appended to table ``into`` inside the log (no round trip
+    through pandas: a serving chunk is millions of rows)."""
+    if into is None:
+        return log.query(sql, **_cut(cutoff))
+    log.con.execute(f"insert into {into} select {', '.join(COLUMNS)} from ({sql})", _cut(cutoff))
+    return into
+
+
+def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes(), into: str | None = None):
     """The customer's own past purchases, most often bought first, then most recent (on purchase data
     frequency first is the stronger order: measured on Complete Journey and synthetic).
     Score: times bought / (1 + weeks since the last purchase)."""
-    return log.query(f"""
+    return _run(log, f"""
         with ui as (
             select p.customer_id, p.article_id, count(*) as n, max(p.t_dat) as last_day
             from purchases p join targets t using (customer_id)
@@ -50,7 +59,7 @@ def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.
         )
         select customer_id, article_id, 'history' as source, source_rank, source_score
         from ranked where source_rank <= {int(sizes.history)}
-    """, **_cut(cutoff))
+    """, cutoff, into)
 
 
 def copurchase_neighbours(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> str:
@@ -91,12 +100,12 @@ def copurchase_neighbours(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceS
     return table
 
 
-def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes(), into: str | None = None):
     """Articles bought by the same customers as the customer's recent purchases (item-to-item): a
     customer's score for an article is the sum of its similarities (``copurchase_neighbours``) to
     their ``copurchase_seed_items`` latest articles."""
     neighbours = copurchase_neighbours(log, cutoff, sizes)
-    return log.query(f"""
+    return _run(log, f"""
         with seeds as (
             select customer_id, article_id from (
                 select p.customer_id, p.article_id,
@@ -116,14 +125,14 @@ def copurchase(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> 
             select *, row_number() over (partition by customer_id order by source_score desc, article_id) as source_rank
             from scored
         ) where source_rank <= {int(sizes.copurchase)}
-    """, **_cut(cutoff))
+    """, cutoff, into)
 
 
-def popularity(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
+def popularity(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes(), into: str | None = None):
     """The best sellers of the ``popularity_days`` before the cut-off, for every target customer
     (source ``popularity``), and the best sellers among the customer's 10-year age band when the age
     is known (source ``popularity_age``). Score: purchases in the window."""
-    return log.query(f"""
+    return _run(log, f"""
         with recent as (
             select p.article_id, floor(c.age / 10) as band
             from purchases p left join customers c using (customer_id)
@@ -143,15 +152,23 @@ def popularity(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -> 
         select t.customer_id, b.article_id, 'popularity_age', b.r, b.score
         from targets t join customers c using (customer_id) join by_band b on b.band = floor(c.age / 10)
         where b.r <= {int(sizes.popularity)}
-    """, **_cut(cutoff))
+    """, cutoff, into)
 
 
 SQL_SOURCES = {"history": history, "copurchase": copurchase, "popularity": popularity}
 
 
-def sql_candidates(log: PurchaseLog, targets: pd.Series, cutoff, sizes: SourceSizes = SourceSizes()) -> pd.DataFrame:
-    """Every SQL source's candidates for ``targets`` (customer ids) as of ``cutoff``."""
+def sql_candidates(log: PurchaseLog, targets: pd.Series, cutoff, sizes: SourceSizes = SourceSizes(),
+                   into: str | None = None):
+    """Every SQL source's candidates for ``targets`` (customer ids) as of ``cutoff``: a DataFrame, or,
+    with ``into``, a new table of that name in the log (returned)."""
     log.register("targets", pd.DataFrame({"customer_id": pd.Series(targets).drop_duplicates().to_numpy()}))
+    if into is not None:
+        log.con.execute(f"create or replace temp table {into} (customer_id varchar, article_id bigint,"
+                        " source varchar, source_rank integer, source_score double)")
+        for source in SQL_SOURCES.values():
+            source(log, cutoff, sizes, into=into)
+        return into
     frames = [source(log, cutoff, sizes) for source in SQL_SOURCES.values()]
     out = pd.concat(frames, ignore_index=True)[COLUMNS]
     return out.astype({"source_rank": "int32", "source_score": "float64"})

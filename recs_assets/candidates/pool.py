@@ -1,51 +1,80 @@
 """The union of every source's candidates (one row per customer × article, a rank and a score
-column per source) and candidate recall: where held-out purchases are found, and where they are lost."""
+column per source) and candidate recall: where held-out purchases are found, and where they are lost.
+
+Both are SQL over a table of candidate rows (customer_id, article_id, source, source_rank,
+source_score) inside a DuckDB connection, so a serving chunk of millions of rows never goes through
+pandas; ``union`` and ``recall_counts`` run the same SQL on DataFrames."""
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 SOURCES = ("history", "copurchase", "popularity", "popularity_age", "retrieval")
 
 
-def union(candidates: pd.DataFrame) -> pd.DataFrame:
+def union_sql(table: str) -> str:
     """customer_id, article_id, ``<source>_rank`` and ``<source>_score`` for every source in SOURCES
-    (NaN where the source did not propose the pair), ``n_sources``; sorted by customer. One DuckDB
-    aggregation (a pandas pivot of the 10M rows of a serving chunk took minutes and gigabytes)."""
-    import duckdb
-
-    unknown = set(candidates["source"].unique()) - set(SOURCES)
-    if unknown:
-        raise ValueError(f"candidates name unknown source(s) {sorted(unknown)}; known: {SOURCES}")
+    (NULL where the source did not propose the pair), ``n_sources``; sorted by customer, article."""
     columns = ", ".join(
         f"min(source_rank) filter (where source = '{s}')::double as {s}_rank, "
         f"min(source_score) filter (where source = '{s}')::double as {s}_score" for s in SOURCES)
     found = " + ".join(f"(min(source_rank) filter (where source = '{s}') is not null)::int" for s in SOURCES)
+    return (f"select customer_id, article_id, {columns}, ({found})::tinyint as n_sources from {table}"
+            " group by customer_id, article_id order by customer_id, article_id")
+
+
+def check_sources(con, table: str) -> None:
+    known = ", ".join(f"'{s}'" for s in SOURCES)
+    unknown = [r[0] for r in con.execute(f"select distinct source from {table} where source not in ({known})").fetchall()]
+    if unknown:
+        raise ValueError(f"candidates name unknown source(s) {sorted(unknown)}; known: {SOURCES}")
+
+
+def recall_counts_sql(con, table: str, labels: str) -> dict[str, float]:
+    """What candidate recall is made of, for the customers of candidate table ``table`` (counts add up
+    across chunks): labelled pairs (table ``labels``: customer_id, article_id) of the customers that have
+    candidates, those each source and the union find, and the distinct candidate pairs and customers."""
+    flags = ", ".join(f"max((c.source = '{s}')::int) as {s}" for s in SOURCES)
+    row = con.execute(f"""
+        with who as (select distinct customer_id from {table}),
+        truth as (select distinct l.customer_id, l.article_id from {labels} l join who using (customer_id)),
+        hits as (
+            select t.customer_id, t.article_id, max((c.source is not null)::int) as found_any, {flags}
+            from truth t left join {table} c on c.customer_id = t.customer_id and c.article_id = t.article_id
+            group by 1, 2
+        )
+        select count(*), coalesce(sum(found_any), 0), {", ".join(f"coalesce(sum({s}), 0)" for s in SOURCES)}
+        from hits
+    """).fetchone()
+    pairs, customers = con.execute(
+        f"select count(*), count(distinct customer_id) from (select distinct customer_id, article_id from {table})"
+    ).fetchone()
+    out = {"label_pairs": float(row[0]), "union": float(row[1]), "pairs": float(pairs), "customers": float(customers)}
+    out.update({s: float(v) for s, v in zip(SOURCES, row[2:])})
+    return out
+
+
+def union(candidates: pd.DataFrame) -> pd.DataFrame:
+    """``union_sql`` of a DataFrame of candidate rows."""
     con = duckdb.connect()
     try:
-        con.register("c", candidates[["customer_id", "article_id", "source", "source_rank", "source_score"]])
-        wide = con.execute(f"""
-            select customer_id, article_id, {columns}, ({found})::tinyint as n_sources
-            from c group by customer_id, article_id order by customer_id, article_id
-        """).df()
+        con.register("c", candidates)
+        check_sources(con, "c")
+        return con.execute(union_sql("c")).df()
     finally:
         con.close()
-    return wide
 
 
 def recall_counts(candidates: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """What candidate recall is made of, for one chunk of customers (counts add up across chunks):
-    labelled pairs of the customers that have candidates, those each source and the union find, and
-    the distinct candidate pairs and customers."""
-    served = labels[labels["customer_id"].isin(candidates["customer_id"].unique())]
-    truth = served[["customer_id", "article_id"]].drop_duplicates()
-    pairs = candidates[["customer_id", "article_id"]].drop_duplicates()
-    out = {"label_pairs": float(len(truth)), "union": float(len(truth.merge(pairs))),
-           "pairs": float(len(pairs)), "customers": float(pairs["customer_id"].nunique())}
-    for source in SOURCES:
-        found = candidates.loc[candidates["source"] == source, ["customer_id", "article_id"]].drop_duplicates()
-        out[source] = float(len(truth.merge(found)))
-    return out
+    """``recall_counts_sql`` of DataFrames."""
+    con = duckdb.connect()
+    try:
+        con.register("c", candidates)
+        con.register("l", labels[["customer_id", "article_id"]])
+        return recall_counts_sql(con, "c", "l")
+    finally:
+        con.close()
 
 
 def recall_from_counts(counts: list[dict[str, float]]) -> dict[str, float]:

@@ -64,14 +64,15 @@ RetrievalFn = Callable[[str, pd.Series, object], pd.DataFrame]
 
 def generate(
     log: PurchaseLog, cuts: Cutoffs, targets: dict[str, pd.Series], retrieval: RetrievalFn | None,
-    sizes: SourceSizes = SourceSizes(), chunk_customers: int = 50_000,
-) -> Iterator[tuple[str, int, pd.DataFrame]]:
-    """(window, part, every source's candidates (COLUMNS) for one chunk of the window's customers).
-    ``retrieval(name, customers, cutoff)`` returns the retrieval source's rows for the windows in
-    RETRIEVAL_WINDOWS."""
+    sizes: SourceSizes = SourceSizes(), chunk_customers: int = 25_000, table: str = "found",
+) -> Iterator[tuple[str, int, str]]:
+    """(window, part, name of the table in ``log`` holding every source's candidates (COLUMNS) for one
+    chunk of the window's customers); the table is replaced by the next chunk. ``retrieval(name,
+    customers, cutoff)`` returns the retrieval source's rows for the windows in RETRIEVAL_WINDOWS."""
     for name, cut in cuts.all().items():
         for part, customers in enumerate(chunked(targets[name], chunk_customers)):
-            frames = [sql_candidates(log, customers, cut, sizes)]
+            sql_candidates(log, customers, cut, sizes, into=table)
             if retrieval is not None and name in RETRIEVAL_WINDOWS:
-                frames.append(retrieval(name, customers, cut)[COLUMNS])
-            yield name, part, pd.concat(frames, ignore_index=True)
+                log.register("retrieved", retrieval(name, customers, cut)[COLUMNS])
+                log.con.execute(f"insert into {table} select {', '.join(COLUMNS)} from retrieved")
+            yield name, part, table

@@ -55,6 +55,7 @@ def recommendations(
     top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
     lists, covered = [], set()
+    total = candidates.get("parts", {}).get("serve", 0)
     for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
         mine = pd.Series(scored["customer_id"].unique(), dtype=object)
         covered.update(mine)
@@ -64,7 +65,9 @@ def recommendations(
             log.register("chunk", pd.DataFrame({"customer_id": mine}))
             bought = log.query("select distinct customer_id, article_id from purchases join chunk using (customer_id)")
         lists.append(top_lists(scored, scored["score"], config.k, mine, top_up, exclude=bought))
-        context.log.info(f"ranked part {part}: {len(mine):,} customers ({time.perf_counter() - start:.0f}s so far)")
+        elapsed = time.perf_counter() - start
+        context.log.info(f"ranked part {part}/{total}: {len(mine):,} customers; {elapsed:.0f}s so far, about"
+                         f" {elapsed / part * max(total - part, 0) / 60:.1f} min left")
     rest = customers[~customers.isin(covered)]  # every customer with a purchase gets a list
     lists.append(top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], config.k, rest, fallback))
     recs = pd.concat(lists, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)

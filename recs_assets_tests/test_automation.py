@@ -118,7 +118,9 @@ def test_the_file_is_appended_and_archived(landed):
 def test_new_data_retrains_every_partition_and_republishes(landed):
     names = {key.to_user_string() for key in landed["wave"]}
     assert set(DOWNSTREAM) <= names and "raw_transactions" not in names
-    assert len(landed["wave"][AssetKey("trained_model")]) == 3
+    from recs_assets.training.grid import GRID
+
+    assert len(landed["wave"][AssetKey("trained_model")]) == len(GRID)
     assert landed["ticks"] <= 4  # marts+features, then the partitions, then selection through the cache
     cache = landed["defs"].resources["cache"]
     assert cache.current_version() not in (None, landed["first_version"])

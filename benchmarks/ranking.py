@@ -5,7 +5,7 @@ each step's wall time read back from that run's Dagster instance.
     uv run python -m benchmarks.ranking                           # synthetic, complete_journey, synthetic_no_repeats
     uv run python -m benchmarks.ranking --sources complete_journey
 
-Writes benchmarks/results/ranking.json and prints a table. Each data set takes 20–40 minutes on 2 cores (three two-tower partitions dominate).
+Writes benchmarks/results/ranking.json and prints a table. Synthetic takes about 7 minutes on 2 cores (the partitions dominate).
 """
 
 from __future__ import annotations

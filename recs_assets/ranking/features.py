@@ -33,18 +33,6 @@ with hist as (
            date_diff('day', max(t_dat), $cutoff) as ui_days_since,
            case when count(*) > 1 then date_diff('day', min(t_dat), max(t_dat)) / (count(*) - 1.0) end as ui_interval
     from mine group by 1, 2
-), item as (
-    select article_id,
-           count(*) filter (where t_dat >= $cutoff - to_days(7)) as pop_1w,
-           count(*) filter (where t_dat >= $cutoff - to_days(28)) as pop_4w,
-           count(*) filter (where t_dat >= $cutoff - to_days(84)) as pop_12w,
-           count(distinct customer_id) as item_buyers,
-           avg(price) as item_price,
-           date_diff('day', min(t_dat), $cutoff) as item_age_days
-    from hist group by 1
-), item_repeat as (
-    select article_id, avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
-    from (select article_id, customer_id, count(*) as n from hist group by 1, 2) group by 1
 ), cust as (
     select customer_id, count(*) as c_count,
            count(*) filter (where t_dat >= $cutoff - to_days(28)) as c_count_4w,
@@ -65,15 +53,14 @@ select k.*,
        coalesce(ct.n, 0) as same_type_count, coalesce(cc.n, 0) as same_colour_count,
        coalesce(i.pop_1w, 0) as pop_1w, coalesce(i.pop_4w, 0) as pop_4w, coalesce(i.pop_12w, 0) as pop_12w,
        (coalesce(i.pop_1w, 0) + 1.0) / (coalesce(i.pop_4w, 0) / 4.0 + 1.0) as pop_trend,
-       coalesce(i.item_buyers, 0) as item_buyers, r.item_repeat_rate, i.item_price, i.item_age_days,
+       coalesce(i.item_buyers, 0) as item_buyers, i.item_repeat_rate, i.item_price, i.item_age_days,
        a.product_type_no, a.colour_group_code, a.index_group_no, a.garment_group_no,
        c.age, coalesce(cu.c_count, 0) as c_count, coalesce(cu.c_count_4w, 0) as c_count_4w,
        coalesce(cu.c_distinct, 0) as c_distinct, cu.c_days_since, cu.c_price,
        i.item_price / nullif(cu.c_price, 0) as price_ratio, cu.c_repeat_share
 from cands k
 left join ui on ui.customer_id = k.customer_id and ui.article_id = k.article_id
-left join item i on i.article_id = k.article_id
-left join item_repeat r on r.article_id = k.article_id
+left join {items} i on i.article_id = k.article_id
 left join articles a on a.article_id = k.article_id
 left join customers c on c.customer_id = k.customer_id
 left join cust cu on cu.customer_id = k.customer_id
@@ -83,11 +70,41 @@ order by k.customer_id, k.article_id
 """
 
 
+_ITEMS_SQL = """
+with hist as (
+    select * from purchases where t_dat < $cutoff
+), item as (
+    select article_id,
+           count(*) filter (where t_dat >= $cutoff - to_days(7)) as pop_1w,
+           count(*) filter (where t_dat >= $cutoff - to_days(28)) as pop_4w,
+           count(*) filter (where t_dat >= $cutoff - to_days(84)) as pop_12w,
+           count(distinct customer_id) as item_buyers,
+           avg(price) as item_price,
+           date_diff('day', min(t_dat), $cutoff) as item_age_days
+    from hist group by 1
+), item_repeat as (
+    select article_id, avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
+    from (select article_id, customer_id, count(*) as n from hist group by 1, 2) group by 1
+)
+select i.*, r.item_repeat_rate from item i left join item_repeat r using (article_id)
+"""
+
+
+def item_features(log: PurchaseLog, cutoff) -> str:
+    """The article features as of ``cutoff``, as a table in the log built once per cut-off (they read
+    every purchase before it; every chunk of customers reuses them); returns the table's name."""
+    table = f"item_features_{pd.Timestamp(cutoff):%Y%m%d}"
+    if table not in log.tables():
+        log.con.execute(f"create temp table {table} as {_ITEMS_SQL}", {"cutoff": pd.Timestamp(cutoff).date()})
+    return table
+
+
 def candidate_features(log: PurchaseLog, pool: pd.DataFrame, cutoff) -> pd.DataFrame:
     """``pool`` (``candidates.pool.union``'s frame) with every column of FEATURES, as of ``cutoff``;
     rows sorted by customer then article."""
+    items = item_features(log, cutoff)
     log.register("cands", pool)
-    frame = log.query(_SQL, cutoff=pd.Timestamp(cutoff).date())
+    frame = log.query(_SQL.format(items=items), cutoff=pd.Timestamp(cutoff).date())
     missing = [c for c in FEATURES if c not in frame.columns]
     if missing:
         raise ValueError(f"feature query lacks {missing}")

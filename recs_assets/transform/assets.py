@@ -30,7 +30,7 @@ class MartsTranslator(DagsterDbtTranslator):
 # Measured (benchmarks/results/train_window.json, README "Training window"): a longer history keeps helping
 # the two-tower, but its cost is linear in rows on 2 cores (~8k examples/s); the window is a budget of
 # purchases, not of weeks, so that it means the same cost at every scale: all history up to scale ~0.03,
-# the last ~3 weeks at H&M's size.
+# the last 2 weeks (670k purchases) at H&M's size.
 TRAIN_MAX_ROWS = 1_000_000
 
 

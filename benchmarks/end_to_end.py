@@ -35,19 +35,14 @@ class TreeSampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            proc = self._proc
-            if proc is not None:
-                rss = 0
+            rss = 0
+            for p in self._proc.children(recursive=True):  # the stages' CLI processes and their steps
                 try:
-                    for p in proc.children(recursive=True):  # the stages' CLI processes and their steps
-                        try:
-                            rss += p.memory_info().rss
-                        except psutil.Error:
-                            pass
-                except psutil.Error:
+                    rss += p.memory_info().rss
+                except psutil.Error:  # ended between the listing and the read
                     pass
-                if rss:
-                    self.samples.append((time.time(), rss / 2**20))
+            if rss:
+                self.samples.append((time.time(), rss / 2**20))
             self._stop.wait(self.interval)
 
     def __enter__(self):

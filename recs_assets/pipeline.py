@@ -99,9 +99,15 @@ def run(config: Path | None, parallel: int = 1, first: int | None = None) -> lis
             f"two-tower partitions {', '.join(stage.partition for _, stage in batch)} in parallel"
         print(f"[{batch[-1][0]}/{len(all_stages)}] {names} …", end="", flush=True)
         running = [(stage, *_launch(stage, number, config, env, logs)) for number, stage in batch]
-        for stage, proc, log_path, start in running:
-            code = proc.wait()
-            seconds = time.perf_counter() - start
+        ended: dict[int, float] = {}
+        while len(ended) < len(running):  # each process's own end, not when the one before it ended
+            for i, (_, proc, _, _) in enumerate(running):
+                if i not in ended and proc.poll() is not None:
+                    ended[i] = time.perf_counter()
+            time.sleep(0.2)
+        for i, (stage, proc, log_path, start) in enumerate(running):
+            code = proc.returncode
+            seconds = ended[i] - start
             ok = code == 0
             refused = not ok and stage.may_fail and gate_refused(env)
             done.append({"stage": stage.name, "seconds": round(seconds, 1), "ok": ok, "log": str(log_path)})

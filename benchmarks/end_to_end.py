@@ -114,10 +114,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="fresh folder to use (emptied first); default /tmp/recs-e2e-<scale>")
     parser.add_argument("--first", type=int, help="run only the first N stages (e.g. 3: data, features and"
                         " the two partitions), for a scale whose later stages do not fit the time at hand")
+    parser.add_argument("--resume-at", type=int, default=1, help="keep the data folder of an earlier `--first`"
+                        " run at this scale and run from stage N on; the earlier steps keep their recorded figures")
     args = parser.parse_args()
     data = (args.data_dir or Path(f"/tmp/recs-e2e-{args.scale:g}")).resolve()
-    shutil.rmtree(data, ignore_errors=True)
-    (data / "dagster_home").mkdir(parents=True)
+    everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    before = everything.get(f"{args.scale:g}") if args.resume_at > 1 else None
+    if args.resume_at > 1 and not (before and (data / "dagster_home").is_dir()):
+        raise SystemExit(f"--resume-at needs the earlier result at scale {args.scale:g} and its folder {data}")
+    if not before:
+        shutil.rmtree(data, ignore_errors=True)
+        (data / "dagster_home").mkdir(parents=True)
     # As `make run` runs it: each stage one Dagster run, its steps in the run's process, one at a time.
     os.environ.update(RECS_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
     os.environ.setdefault("RECS_EXECUTOR", "in_process")
@@ -129,18 +136,28 @@ def main() -> None:
 
     start = time.time()
     with TreeSampler() as sampler:
-        stages = pipeline.run(config, parallel=1, first=args.first)  # one step at a time
+        stages = pipeline.run(config, parallel=1, first=args.first, start_at=args.resume_at)  # one step at a time
     wall = time.time() - start
     steps = step_figures(sampler)
+    if before:  # the steps of the earlier invocation: its own figures (this sampler did not see them)
+        earlier = {s["step"]: s for s in before["steps"]}
+        steps = [{**earlier[s["step"]], "start": s["start"]} if s["start"] < start else s for s in steps]
+        steps = list({s["step"]: s for s in steps}.values())  # a step run again replaces its earlier figures
+        stages = before["stages"][:args.resume_at - 1] + stages
+        wall += before["wall_seconds"]
     raw = next((s["assets"].get("raw_transactions", {}) for s in steps if s["step"] == "raw_tables"), {})
     result = {
-        "scale": args.scale, "stages_run": f"first {args.first}" if args.first else "all", "date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(),
+        "scale": args.scale, "stages_run": f"first {args.first}" if args.first else "all",
+        "date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "transactions": next(iter(raw.values()), 0),
-        "wall_seconds": round(wall, 1), "peak_rss_mb": round(max((mb for _, mb in sampler.samples), default=0), 1),
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(max([mb for _, mb in sampler.samples] + [before["peak_rss_mb"] if before else 0]), 1),
         "stages": stages, "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps],
     }
-    everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if before:
+        result["resumed"] = (f"stages 1-{args.resume_at - 1} on {before['date']}, the rest on {result['date']}"
+                             " in the same data folder; wall time is their sum")
     everything[f"{args.scale:g}"] = result
     RESULTS.write_text(json.dumps(everything, indent=2) + "\n")
     print("\n" + table(result) + f"\n\nwritten to {RESULTS}")

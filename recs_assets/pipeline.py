@@ -77,10 +77,11 @@ def _launch(stage: Stage, number: int, config: Path | None, env: dict, logs: Pat
     return proc, log_path, time.perf_counter()
 
 
-def run(config: Path | None, parallel: int = 1, first: int | None = None) -> list[dict]:
+def run(config: Path | None, parallel: int = 1, first: int | None = None, start_at: int = 1) -> list[dict]:
     """Runs every stage in order, up to ``parallel`` two-tower partitions at once (they share no database:
     each reads the transformed splits and writes its own model); returns [{stage, seconds, ok, log}].
-    Stops at the first failure that is not the gate's, or after the ``first`` stages when given."""
+    Stops at the first failure that is not the gate's, or after the ``first`` stages when given;
+    ``start_at`` skips the stages before it (their assets already materialized in this data folder)."""
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home")
@@ -90,7 +91,7 @@ def run(config: Path | None, parallel: int = 1, first: int | None = None) -> lis
     env = {**os.environ, "DAGSTER_HOME": str(home), "RECS_DATA_DIR": str(data_dir()),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     all_stages, done, started = stages()[:first], [], time.perf_counter()
-    queue = list(enumerate(all_stages, 1))
+    queue = list(enumerate(all_stages, 1))[start_at - 1:]
     while queue:
         batch = [queue.pop(0)]
         while parallel > 1 and batch[0][1].partition and queue and queue[0][1].partition and len(batch) < parallel:

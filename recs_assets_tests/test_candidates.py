@@ -148,3 +148,14 @@ def test_fitting_windows_are_sampled_the_same_way_every_time_and_test_and_serve_
     shuffled = everyone["validation"].sample(frac=1.0, random_state=1)
     assert set(sample(shuffled, 10)) == set(capped["validation"])  # the id decides, not the order
     assert set(sample(everyone["validation"], 11)) > set(capped["validation"])  # a larger cap keeps the smaller
+
+
+def test_a_setting_that_changes_the_pool_changes_its_key_and_the_chunk_size_does_not():
+    from recs_assets.candidates.assets import CandidatesConfig, pool_key
+
+    base = pool_key("data", CandidatesConfig(), "models/x/p")
+    assert pool_key("data", CandidatesConfig(chunk_customers=7), "models/x/p") == base
+    for changed in (CandidatesConfig(history_n=21), CandidatesConfig(retrieval_n=31), CandidatesConfig(max_fit_customers=5)):
+        assert pool_key("data", changed, "models/x/p") != base
+    assert pool_key("other", CandidatesConfig(), "models/x/p") != base
+    assert pool_key("data", CandidatesConfig(), "models/x/q") != base

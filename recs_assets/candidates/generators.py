@@ -18,13 +18,13 @@ COLUMNS = ["customer_id", "article_id", "source", "source_rank", "source_score"]
 class SourceSizes:
     """How many candidates each source may propose per customer, and its look-back windows."""
 
-    history: int = 40
-    copurchase: int = 40
+    history: int = 20
+    copurchase: int = 20
     copurchase_seed_items: int = 10  # the customer's most recent distinct articles seed co-purchase
     copurchase_neighbours: int = 30  # kept per article
     copurchase_lookback_days: int = 84  # co-purchase pairs come from this many days before the cut-off
     copurchase_items_per_customer: int = 30  # a customer's pairs: their last N distinct articles only
-    popularity: int = 30
+    popularity: int = 12
     popularity_days: int = 7
 
 

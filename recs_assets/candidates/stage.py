@@ -64,7 +64,7 @@ RetrievalFn = Callable[[str, pd.Series, object], pd.DataFrame]
 
 def generate(
     log: PurchaseLog, cuts: Cutoffs, targets: dict[str, pd.Series], retrieval: RetrievalFn | None,
-    sizes: SourceSizes = SourceSizes(), chunk_customers: int = 25_000, table: str = "found",
+    sizes: SourceSizes = SourceSizes(), chunk_customers: int = 50_000, table: str = "found",
 ) -> Iterator[tuple[str, int, str]]:
     """(window, part, name of the table in ``log`` holding every source's candidates (COLUMNS) for one
     chunk of the window's customers); the table is replaced by the next chunk. ``retrieval(name,

@@ -1,6 +1,8 @@
 """The ranker asset: features of every fitting window's candidates, labels from the week after each
 cut-off, a small search per ranker kind, the best on the validation holdout kept."""
 
+import hashlib
+import json
 import tempfile
 import time
 
@@ -63,7 +65,8 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dic
     search = {kind: SEARCH[kind] if config.search else SEARCH[kind][:1] for kind in config.kinds}
     model, report = fit_ranker(frames, "validation", labels["validation"], fallback, config.kinds, search,
                                config.k, config.holdout_share)
-    key = f"rankers/{candidates['key'].split('/', 1)[1]}/{report.kind}"
+    settings = hashlib.sha1(json.dumps(config.model_dump(), sort_keys=True).encode()).hexdigest()[:8]
+    key = f"rankers/{candidates['key'].split('/', 1)[1]}/{report.kind}-{settings}"  # new settings, new version
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp)
         uri = model_store.publish_dir(tmp, key)

@@ -1,4 +1,8 @@
-"""From scored candidates to top-k lists (pure, vectorised over all customers: no Python per customer)."""
+"""From scored candidates to top-k lists (pure, vectorised over all customers: no Python per customer).
+
+Customers become sorted integer codes and every step is a numpy sort or mask: a serving chunk of
+millions of candidate rows is ranked in seconds (pandas' groupby with Python list aggregation took
+15 s for 2.5M rows)."""
 
 from __future__ import annotations
 
@@ -6,42 +10,72 @@ import numpy as np
 import pandas as pd
 
 
+def _sorted_head(code: np.ndarray, keys: tuple, k: int) -> np.ndarray:
+    """Indices of the first ``k`` rows of each ``code`` group after a stable sort by code, then
+    ``keys`` (numpy lexsort order: the last key is the primary one after code)."""
+    order = np.lexsort((*keys, code))
+    code = code[order]
+    starts = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, bool)
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(code)), 0))
+    return order[np.arange(len(code)) - first < k]
+
+
 def top_lists(
     pairs: pd.DataFrame, scores, k: int, customers=None, fallback: list | None = None,
     exclude: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """customer_id, items, scores: each customer's ``k`` best-scored articles of ``pairs``
-    (columns customer_id, article_id), best first, ties to the lower article id.
+    (columns customer_id, article_id), best first, ties to the lower article id; rows sorted by
+    customer id.
 
     With ``customers`` and ``fallback``: one row for every customer of ``customers`` (those without
     candidates too), short lists topped up with ``fallback`` articles they do not have yet, scored
     below the customer's last candidate so scores stay descending. ``exclude`` (customer_id,
     article_id pairs) keeps those articles out of the top-up too."""
-    frame = pd.DataFrame({"customer_id": pairs["customer_id"].to_numpy(),
-                          "article_id": pairs["article_id"].to_numpy(),
-                          "score": np.asarray(scores, dtype="float64"), "tier": 0})
+    cust = pairs["customer_id"].to_numpy(dtype=object)
+    art = pairs["article_id"].to_numpy()
+    score = np.asarray(scores, dtype="float64")
     if customers is not None:
-        customers = pd.Series(pd.unique(pd.Series(customers)), dtype=object)
-        frame = frame[frame["customer_id"].isin(customers)]
-    frame = frame.sort_values(["customer_id", "score", "article_id"], ascending=[True, False, True], kind="stable")
-    frame = frame.groupby("customer_id", sort=False).head(k)
+        customers = pd.unique(pd.Series(customers, dtype=object))
+        keep = pd.Series(cust).isin(customers).to_numpy()
+        cust, art, score = cust[keep], art[keep], score[keep]
+        universe = pd.Index(customers).sort_values()
+    else:
+        universe = pd.Index(pd.unique(cust)).sort_values()
+    code = universe.get_indexer(cust)
+    head = _sorted_head(code, (art, -score), k)
+    code, art, score = code[head], art[head], score[head]
     if customers is not None and fallback:
-        fill = list(dict.fromkeys(fallback))  # a customer may hold (or be barred from) some of them
-        floor = frame.groupby("customer_id")["score"].min().reindex(customers).fillna(0.0).to_numpy() - 1.0
-        n, m = len(customers), len(fill)
-        extra = pd.DataFrame({
-            "customer_id": np.repeat(customers.to_numpy(), m),
-            "article_id": np.tile(pd.Series(fill).to_numpy(), n),
-            "score": np.repeat(floor, m) - np.tile(np.arange(m, dtype="float64"), n) * 1e-3,
-            "tier": 1,
-        })
-        if exclude is not None:
-            banned = exclude[["customer_id", "article_id"]].drop_duplicates().assign(_banned=True)
-            extra = extra.merge(banned, on=["customer_id", "article_id"], how="left")
-            extra = extra[extra["_banned"].isna()].drop(columns="_banned")
-        frame = pd.concat([frame, extra], ignore_index=True).drop_duplicates(["customer_id", "article_id"])
-        frame = frame.sort_values(["customer_id", "tier", "score"], ascending=[True, True, False], kind="stable")
-        frame = frame.groupby("customer_id", sort=False).head(k)
-    return frame.groupby("customer_id", sort=True).agg(
-        items=("article_id", list), scores=("score", lambda s: np.round(s.to_numpy(), 6).tolist()),
-    ).reset_index()
+        fill = np.asarray(list(dict.fromkeys(fallback)))  # a customer may hold (or be barred from) some of them
+        n, m = len(universe), len(fill)
+        floor = np.zeros(n)
+        lowest = pd.Series(score).groupby(code).min()
+        floor[lowest.index.to_numpy()] = lowest.to_numpy()
+        extra_code = np.repeat(np.arange(n), m)
+        extra_art = np.tile(fill, n)
+        extra_score = np.repeat(floor - 1.0, m) - np.tile(np.arange(m, dtype="float64"), n) * 1e-3
+        if exclude is not None and len(exclude):
+            banned = pd.MultiIndex.from_arrays([universe.get_indexer(exclude["customer_id"].to_numpy(dtype=object)),
+                                                exclude["article_id"].to_numpy()])
+            ok = ~pd.MultiIndex.from_arrays([extra_code, extra_art]).isin(banned)
+            extra_code, extra_art, extra_score = extra_code[ok], extra_art[ok], extra_score[ok]
+        if not len(art):  # no candidates (e.g. a popularity list): keep the fallback's dtype
+            art = art.astype(extra_art.dtype)
+        code = np.r_[code, extra_code]
+        art = np.r_[art, extra_art]
+        score = np.r_[score, extra_score]
+        tier = np.r_[np.zeros(len(head), "int8"), np.ones(len(extra_code), "int8")]
+        first = ~pd.DataFrame({"c": code, "a": art}).duplicated().to_numpy()  # a candidate beats its top-up twin
+        code, art, score, tier = code[first], art[first], score[first], tier[first]
+        head = _sorted_head(code, (-score, tier), k)
+        code, art, score = code[head], art[head], score[head]
+    if not len(code):
+        return pd.DataFrame({"customer_id": pd.Series(dtype=object), "items": pd.Series(dtype=object),
+                             "scores": pd.Series(dtype=object)})
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    rounded = np.round(score, 6)
+    return pd.DataFrame({
+        "customer_id": universe[code[starts]].to_numpy(dtype=object),
+        "items": [a.tolist() for a in np.split(art, starts[1:])],
+        "scores": [s.tolist() for s in np.split(rounded, starts[1:])],
+    })

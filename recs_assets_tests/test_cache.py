@@ -62,8 +62,30 @@ def test_failure_half_way_keeps_readers_on_the_previous_version(cache):
 def test_old_versions_are_removed_after_the_flip(cache):
     cache.publish("v1", rows(5, tag=1), [1], "a")
     report = cache.publish("v2", rows(5, tag=2), [2], "b")
-    assert len(report.removed_versions) == 1
     assert cache.get("u1")["items"][0] == 200
+    if isinstance(cache, SQLiteCache):  # one statement reads pointer and rows: no reader can be left behind
+        assert len(report.removed_versions) == 1
+        return
+    # DynamoDB: a reader may hold the pointer it read just before the flip: v1 stays until v3 lands
+    client = boto3.client("dynamodb", endpoint_url=cache.endpoint_url)
+    v1_table = [t for t in client.list_tables()["TableNames"] if cache.owns(t)]
+    assert report.removed_versions == () and len(v1_table) == 2
+    third = cache.publish("v3", rows(5, tag=3), [3], "c")
+    left = [t for t in client.list_tables()["TableNames"] if cache.owns(t)]
+    assert len(third.removed_versions) == 1 and len(left) == 2 and third.removed_versions[0] not in left
+    assert cache.get("u1")["items"][0] == 300
+
+
+def test_sqlite_rows_of_a_publish_that_crashed_before_its_flip_are_cleaned(tmp_path):
+    import sqlite3
+
+    cache = SQLiteCache(path=str(tmp_path / "c.sqlite"), batch_size=5)
+    cache.publish("v1", rows(10, tag=1), [1], "a")
+    with pytest.raises(RuntimeError, match="injected"):
+        cache.publish("v2", rows(10, tag=2, fail_after=8), [2], "b")  # 5 rows committed, never flipped
+    report = cache.publish("v3", rows(10, tag=3), [3], "c")
+    left = sqlite3.connect(cache.path).execute("select distinct version from recommendations").fetchall()
+    assert left == [("v3",)] and set(report.removed_versions) == {"v1", "v2"}
 
 
 class FlakyDynamoDB:
@@ -108,12 +130,60 @@ def test_dynamodb_gives_up_after_max_attempts(moto_endpoint):
         cache.write_batch(NeverDone(), "g-data", [{"PutRequest": {"Item": {"user_id": {"S": "x"}}}}])
 
 
-def test_dynamodb_items_carry_ttl_and_metadata(moto_endpoint):
+def test_dynamodb_live_version_never_expires(moto_endpoint):
+    """DynamoDB's TTL would empty the live version after a pause in publishing (a gate that keeps
+    refusing, a re-publish of the current version): its items carry no expiry and TTL is off."""
     cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="m")
     cache.publish("v1", rows(3, tag=1), [1], "model-a")
     client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
     table = client.get_item(TableName="m-pointer", Key={"name": {"S": "current"}})["Item"]["table"]["S"]
     item = client.get_item(TableName=table, Key={"user_id": {"S": "u0"}})["Item"]
-    assert {"expires_at", "created_at", "model_version", "items", "scores"} <= set(item)
+    assert {"created_at", "model_version", "items", "scores"} <= set(item) and "expires_at" not in item
     ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
+    assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_dynamodb_cleans_only_its_own_tables_over_every_page(moto_endpoint):
+    """Another environment's tables (``recs-staging-…``) survive a publish, and this cache's leftover
+    from a crashed publish is found beyond ListTables' first page (100 names) and removed."""
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="recs", backoff_seconds=0.001)
+    others = [f"a-other-{i:03d}" for i in range(100)] + ["recs-staging-pointer", "recs-staging-0123456789abcdef"]
+    for name in others + ["recs-fedcba9876543210"]:  # the last one: a crashed publish of ours
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
+    report = cache.publish("v1", rows(3, tag=1), [1], "model-a")
+    names = {n for page in client.get_paginator("list_tables").paginate() for n in page["TableNames"]}
+    assert set(others) <= names
+    assert report.removed_versions == ("recs-fedcba9876543210",) and "recs-fedcba9876543210" not in names
+
+
+def test_dynamodb_readers_never_fail_or_mix_versions_while_versions_flip(moto_endpoint):
+    """Readers run throughout four publishes: every read is one whole version's record, none fails."""
+    import threading
+
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="c", backoff_seconds=0.001)
+    cache.publish("v1", rows(40, tag=1), [1], "model-1")
+    errors, seen, stop = [], set(), threading.Event()
+
+    def read():
+        reader = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="c")
+        while not stop.is_set():
+            try:
+                got = reader.get("u7")
+                tag = got["items"][0] // 100
+                assert got["items"] == [tag * 100 + j for j in range(3)] and got["model_version"] == f"model-{tag}"
+                seen.add(tag)
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for tag in (2, 3, 4, 5):
+        cache.publish(f"v{tag}", rows(40, tag=tag), [tag], f"model-{tag}")
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == [] and 5 in seen and len(seen) >= 2

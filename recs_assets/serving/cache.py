@@ -123,8 +123,12 @@ class SQLiteCache(RecommendationCache):
                         (version, model_version, json.dumps(fallback), time.time(), count))
             con.execute("insert or replace into pointer values ('current', ?)", (version,))
             con.execute("commit")
-            old = [r[0] for r in con.execute("select version from versions where version != ?", (version,))]
-            for stale in old:  # after the flip: readers are already on the new version
+            # after the flip readers are on the new version: drop every other one, and the rows of
+            # publishes that crashed before their flip (they have no ``versions`` row)
+            old = [r[0] for r in con.execute("select version from versions where version != ? union "
+                                             "select distinct version from recommendations where version != ?",
+                                             (version, version))]
+            for stale in old:
                 con.execute("delete from recommendations where version = ?", (stale,))
                 con.execute("delete from versions where version = ?", (stale,))
             return PublishReport(version, count, time.perf_counter() - start, removed_versions=tuple(old))

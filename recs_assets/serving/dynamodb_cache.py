@@ -1,15 +1,20 @@
 """DynamoDB backend of the recommendation cache (boto3; AWS, DynamoDB Local or moto by endpoint).
 
-Each published version is its own table ``{prefix}-{version}`` keyed by ``user_id``; a pointer table
-``{prefix}-pointer`` holds one item naming the current table, its model version and the fallback
-list. Publishing fills the new table (BatchWriteItem, unprocessed items retried with exponential
-backoff), then flips the pointer with one PutItem, then deletes older version tables. Items carry
-``expires_at`` for DynamoDB's TTL.
+Each published version is its own table ``{prefix}-{16 hex digits}`` keyed by ``user_id``; a pointer
+table ``{prefix}-pointer`` holds one item naming the current table, the previous one, the model version
+and the fallback list. Publishing fills the new table (BatchWriteItem, unprocessed items retried with
+exponential backoff), then flips the pointer with one PutItem, then deletes this cache's version tables
+other than the current and the previous one (exact name pattern, every page of ``ListTables``: another
+environment's ``{prefix}-staging-…`` tables are never touched). The previous version stays for a reader
+that read the pointer just before the flip; a reader that still misses its table re-reads the pointer
+once. Items never expire: the live version must outlive any pause in publishing (a superseded table
+is deleted whole, two publishes later).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -36,7 +41,6 @@ class DynamoDBCache(RecommendationCache):
     table_prefix: str = "recs"
     endpoint_url: str | None = Field(None, description="e.g. a moto server or DynamoDB Local; None = AWS")
     region_name: str | None = None
-    ttl_days: int = 14
     max_attempts: int = Field(8, description="BatchWriteItem attempts before a publish fails")
     backoff_seconds: float = 0.05
 
@@ -59,10 +63,13 @@ class DynamoDBCache(RecommendationCache):
         except client.exceptions.ResourceInUseException:
             return
         client.get_waiter("table_exists").wait(TableName=name)
-        if key == "user_id":
-            client.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-            )
+
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` is one of this cache's version tables (and nobody else's)."""
+        return re.fullmatch(re.escape(self.table_prefix) + r"-[0-9a-f]{16}", name) is not None
+
+    def _all_tables(self, client) -> list[str]:
+        return [name for page in client.get_paginator("list_tables").paginate() for name in page["TableNames"]]
 
     def _pointer(self, client) -> dict | None:
         try:
@@ -93,7 +100,6 @@ class DynamoDBCache(RecommendationCache):
         table = f"{self.table_prefix}-{_table_suffix(version)}"
         self._ensure_table(client, table, "user_id")
         now = time.time()
-        expires = str(int(now + self.ttl_days * 86400))
         count, batch = 0, []
         for rec in rows:
             batch.append({"PutRequest": {"Item": {
@@ -102,7 +108,6 @@ class DynamoDBCache(RecommendationCache):
                 "scores": {"L": [{"N": str(_number(s))} for s in rec.scores]},
                 "model_version": {"S": model_version},
                 "created_at": {"N": str(now)},
-                "expires_at": {"N": expires},
             }}})
             if len(batch) == 25:
                 self.write_batch(client, table, batch)
@@ -110,14 +115,16 @@ class DynamoDBCache(RecommendationCache):
         if batch:
             self.write_batch(client, table, batch)
             count += len(batch)
+        previous = current["table"]["S"] if current and current["table"]["S"] != table else None
         client.put_item(TableName=self.pointer_table, Item={
             "name": {"S": "current"}, "version": {"S": version}, "table": {"S": table},
+            **({"previous": {"S": previous}} if previous else {}),
             "model_version": {"S": model_version}, "created_at": {"N": str(now)}, "rows": {"N": str(count)},
             "fallback": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in fallback]},
         })
         removed = []
-        for name in client.list_tables()["TableNames"]:
-            if name.startswith(f"{self.table_prefix}-") and name not in (table, self.pointer_table):
+        for name in self._all_tables(client):  # the one before the previous, and crashed publishes' tables
+            if self.owns(name) and name not in (table, previous):
                 client.delete_table(TableName=name)
                 removed.append(name)
         return PublishReport(version, count, time.perf_counter() - start, removed_versions=tuple(removed))
@@ -136,11 +143,16 @@ class DynamoDBCache(RecommendationCache):
 
     def get(self, user_id: str) -> dict | None:
         def read(client):
-            pointer = self._pointer(client)
-            if pointer is None:
-                raise CacheUnavailable(f"DynamoDB cache {self.table_prefix} has no published version")
-            item = client.get_item(TableName=pointer["table"]["S"], Key={"user_id": {"S": user_id}}).get("Item")
-            return item
+            for attempt in (1, 2):
+                pointer = self._pointer(client)
+                if pointer is None:
+                    raise CacheUnavailable(f"DynamoDB cache {self.table_prefix} has no published version")
+                try:
+                    return client.get_item(TableName=pointer["table"]["S"], Key={"user_id": {"S": user_id}},
+                                           ConsistentRead=True).get("Item")
+                except client.exceptions.ResourceNotFoundException:
+                    if attempt == 2:  # two publishes went by between our reads of the pointer and the table
+                        raise
 
         item = self._read(read)
         if item is None:

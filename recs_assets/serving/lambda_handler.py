@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 from recs_assets.serving.cache import CacheUnavailable
 from recs_assets.serving.service import BadRequest, recommend
 
 _CACHE = None
+# API Gateway paths, with or without a stage prefix (/prod/recommendations/u1): nothing else is a route
+_RECOMMENDATIONS = re.compile(r"(?:.*/)?recommendations/([^/]*)/?")
+_HEALTH = re.compile(r"(?:.*/)?health/?")
 
 
 def _cache():
@@ -29,9 +33,12 @@ def handler(event: dict, context=None, cache=None) -> dict:
     params = event.get("pathParameters") or {}
     query = event.get("queryStringParameters") or {}
     try:
-        if path.rstrip("/").endswith("/health"):
+        if _HEALTH.fullmatch(path):
             return _reply(200, {"status": "ok", "version": cache.current_version()})
-        user_id = params.get("user_id") or path.rstrip("/").rsplit("/", 1)[-1]
+        route = _RECOMMENDATIONS.fullmatch(path)
+        if route is None:
+            return _reply(404, {"detail": f"no route {path!r}: GET /recommendations/{{user_id}} or /health"})
+        user_id = params.get("user_id") or route.group(1)
         try:
             k = int(query.get("k", 12))
         except ValueError:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from recs_assets.serving.cache import RecommendationCache
 
-USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # the whole id must match (fullmatch: no trailing newline)
 MAX_K = 100
 
 
@@ -22,15 +22,18 @@ class RecommendationResponse:
     scores: list[float] | None
     model_version: str
     fallback: bool
+    k: int
 
     def as_dict(self) -> dict:
-        # Only what was recommended: never anything the user truly bought in held-out data.
+        # complete: False when the cache holds fewer than k items for this user (it stores the
+        # pipeline's list length, 12 by default): the response says so instead of silently shrinking
         return {"user_id": self.user_id, "items": self.items, "scores": self.scores,
-                "model_version": self.model_version, "fallback": self.fallback}
+                "model_version": self.model_version, "fallback": self.fallback,
+                "complete": len(self.items) >= self.k}
 
 
 def validate(user_id: str, k: int) -> None:
-    if not USER_ID_PATTERN.match(user_id):
+    if not isinstance(user_id, str) or not USER_ID_PATTERN.fullmatch(user_id):
         raise BadRequest("user_id must be 1-128 characters of letters, digits, '_' or '-'")
     if not 1 <= k <= MAX_K:
         raise BadRequest(f"k must be between 1 and {MAX_K}, got {k}")
@@ -45,5 +48,5 @@ def recommend(cache: RecommendationCache, user_id: str, k: int) -> Recommendatio
     record = cache.get(user_id)
     if record is None:
         fallback = cache.fallback()
-        return RecommendationResponse(user_id, fallback["items"][:k], None, fallback["model_version"], True)
-    return RecommendationResponse(user_id, record["items"][:k], record["scores"][:k], record["model_version"], False)
+        return RecommendationResponse(user_id, fallback["items"][:k], None, fallback["model_version"], True, k)
+    return RecommendationResponse(user_id, record["items"][:k], record["scores"][:k], record["model_version"], False, k)

@@ -59,6 +59,14 @@ def test_failure_half_way_keeps_readers_on_the_previous_version(cache):
     assert report.rows == 30 and cache.get("u3")["items"][0] == 200
 
 
+def test_a_non_finite_score_publishes_nothing(cache):
+    cache.publish("v1", rows(5, tag=1), [1], "a")
+    bad = [Recommendation("u0", [1, 2], [0.5, float("-inf")])]
+    with pytest.raises(ValueError, match="'u0': non-finite score"):
+        cache.publish("v2", bad, [2], "b")
+    assert cache.current_version() == "v1" and cache.get("u0")["items"][0] == 100
+
+
 def test_old_versions_are_removed_after_the_flip(cache):
     cache.publish("v1", rows(5, tag=1), [1], "a")
     report = cache.publish("v2", rows(5, tag=2), [2], "b")

@@ -95,9 +95,30 @@ def test_faiss_top_k_agrees_with_numpy_including_exclusions():
     np.testing.assert_allclose(their_scores, our_scores, rtol=1e-4)
 
 
-def test_faiss_top_k_puts_excluded_items_last_when_few_remain():
+@pytest.mark.parametrize("engine", ["numpy", "faiss"])
+def test_excluded_items_never_appear_even_when_few_remain(engine):
+    """A customer who bought nearly the whole catalogue: the slots left are empty (-1, -inf), never an
+    excluded item (faiss put them back) and never a -inf score on a real item."""
     from recs_assets.core.topk import top_k_faiss
 
-    queries, items = np.array([[1.0]], dtype=np.float32), np.array([[3.0], [2.0], [1.0]], dtype=np.float32)
-    indices, scores = top_k_faiss(queries, items, k=3, exclude=[np.array([0, 1])])
-    assert indices[0, 0] == 2 and set(indices[0, 1:]) == {0, 1} and np.isinf(scores[0, 1:]).all()
+    fn = top_k_faiss if engine == "faiss" else top_k
+    queries, items = np.array([[1.0], [1.0]], dtype=np.float32), np.array([[3.0], [2.0], [1.0]], dtype=np.float32)
+    indices, scores = fn(queries, items, k=3, exclude=[np.array([0, 1]), np.array([0, 1, 2])])
+    assert indices.tolist() == [[2, -1, -1], [-1, -1, -1]]
+    assert scores[0, 0] == 1.0 and np.isneginf(scores[0, 1:]).all() and np.isneginf(scores[1]).all()
+
+
+def test_ties_at_the_cut_off_keep_the_lower_index():
+    """Six items tie; k=3 must keep items 0, 1, 2 (argpartition keeps an arbitrary three)."""
+    queries = np.ones((50, 1))
+    items = np.r_[np.full((6, 1), 1.0), np.full((20, 1), 0.5), np.full((3, 1), 2.0)]
+    indices, _ = top_k(queries, items, k=5)
+    assert (indices == [26, 27, 28, 0, 1]).all()
+
+
+def test_ranked_lists_drop_the_empty_slots():
+    from recs_assets.retrieval.towers import Ranked
+
+    ranked = Ranked(np.array(["a"]), np.array([[7, 7]]), np.array([[0.5, -np.inf]]), np.array([7]), np.ones((1, 1)))
+    assert ranked.lists()["items"].tolist() == [[7]] and ranked.lists()["scores"].tolist() == [[0.5]]
+    assert ranked.long()["article_id"].tolist() == [7]

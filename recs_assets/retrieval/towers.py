@@ -28,7 +28,8 @@ class Towers:
 
 @dataclass(frozen=True)
 class Ranked:
-    """Top-k per query user: ``items[i]`` and ``scores[i]`` belong to ``users[i]``, best first.
+    """Top-k per query user: ``items[i]`` and ``scores[i]`` belong to ``users[i]``, best first (a slot
+    with score -inf holds no item: read lists through ``lists``/``long``).
     ``catalogue_ids``/``catalogue_vectors``: every candidate item and its embedding."""
 
     users: np.ndarray
@@ -38,11 +39,12 @@ class Ranked:
     catalogue_vectors: np.ndarray
 
     def lists(self) -> pd.DataFrame:
-        """customer_id, items (best first), scores: one row per user."""
+        """customer_id, items (best first), scores: one row per user, slots no item filled (-inf) dropped."""
+        filled = np.isfinite(self.scores)
         return pd.DataFrame({
             "customer_id": self.users,
-            "items": [row.tolist() for row in self.items],
-            "scores": [row.astype(float).round(6).tolist() for row in self.scores],
+            "items": [row[ok].tolist() for row, ok in zip(self.items, filled)],
+            "scores": [row[ok].astype(float).round(6).tolist() for row, ok in zip(self.scores, filled)],
         })
 
     def long(self) -> pd.DataFrame:
@@ -154,7 +156,9 @@ def rank(
         indices, scores = top_k(users, items, k, block_size=block_size, exclude=banned)
     else:
         raise ValueError(f"engine {engine!r} is not one of 'numpy', 'faiss'")
-    return Ranked(user_ids, item_ids[indices], scores, item_ids, items)
+    # a slot no item could fill (every other item excluded) has index -1 and score -inf: lists() and
+    # long() drop it; the id placed there is never read
+    return Ranked(user_ids, item_ids[np.maximum(indices, 0)], scores, item_ids, items)
 
 
 def rank_as_of(

@@ -9,6 +9,7 @@ Publishing a version that is already current does nothing.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -28,6 +29,14 @@ class Recommendation:
     user_id: str
     items: list
     scores: list[float]
+
+
+def checked(rec: Recommendation) -> Recommendation:
+    """``rec``, or ValueError if a score is not finite (JSON and DynamoDB cannot hold one; the API
+    would answer 500): raised before the flip, so readers stay on the current version."""
+    if not all(math.isfinite(float(s)) for s in rec.scores):
+        raise ValueError(f"user {rec.user_id!r}: non-finite score in {list(rec.scores)}; nothing published")
+    return rec
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class SQLiteCache(RecommendationCache):
             con.execute("delete from recommendations where version = ?", (version,))  # a crashed attempt
             con.execute("delete from versions where version = ?", (version,))
             count, batch = 0, []
-            for rec in rows:
+            for rec in map(checked, rows):
                 batch.append((version, str(rec.user_id), json.dumps(rec.items), json.dumps(rec.scores)))
                 if len(batch) >= self.batch_size:
                     count += self._insert(con, batch)

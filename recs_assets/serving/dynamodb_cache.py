@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from recs_assets.serving.cache import CacheUnavailable, PublishReport, Recommendation, RecommendationCache
+from recs_assets.serving.cache import CacheUnavailable, PublishReport, Recommendation, RecommendationCache, checked
 
 
 def _table_suffix(version: str) -> str:
@@ -101,7 +101,7 @@ class DynamoDBCache(RecommendationCache):
         self._ensure_table(client, table, "user_id")
         now = time.time()
         count, batch = 0, []
-        for rec in rows:
+        for rec in map(checked, rows):
             batch.append({"PutRequest": {"Item": {
                 "user_id": {"S": str(rec.user_id)},
                 "items": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in rec.items]},

@@ -167,3 +167,23 @@ def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
     assert not (landing / "bad.csv").exists()
     [reason] = (landing / "quarantine").glob("*bad.csv.reason.txt")
     assert "'nobody'" in reason.read_text()
+
+
+def test_a_file_overwritten_after_the_sensor_saw_it_loads_nothing(landed):
+    """The sensor fingerprints a file, then someone overwrites it before the run: the run hashes what
+    it read, fails naming the file, loads nothing and leaves the file for the sensor's next request."""
+    defs, instance = landed["defs"], landed["instance"]
+    landing = Path(defs.resources["landing"].root)
+    week = landed["new_week"].head(30).copy()
+    week.to_csv(landing / "late.csv", index=False)
+    [request] = _sense(defs, instance, cursor=landed["sensor_cursor"]).run_requests
+    week.assign(price=week["price"] * 2).to_csv(landing / "late.csv", index=False)  # overwritten
+    before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
+    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
+        run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "late.csv changed after the sensor fingerprinted it" in failure.event_specific_data.error.message
+    after = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
+    assert after == before and (landing / "late.csv").exists()
+    (landing / "late.csv").unlink()  # leave the landing zone as the other tests expect it

@@ -117,6 +117,34 @@ def test_s3_zone_over_http(moto_endpoint):
     assert zone.list_files() == []
 
 
+def test_s3_fingerprints_are_content_hashes_and_reads_are_checked(moto_endpoint):
+    """A single-part ETag is the content's MD5; a multipart one is not, so its file is hashed (sha256).
+    Either way the bytes a run reads are checked against the fingerprint the sensor took."""
+    import hashlib
+
+    import boto3
+
+    from recs_assets.automation.landing_zone import LandedFileChanged
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3.create_bucket(Bucket="recs-hashes")
+    s3.put_object(Bucket="recs-hashes", Key="landing/small.csv", Body=b"rows")
+    big = b"x" * (5 * 2**20) + b"tail"
+    upload = s3.create_multipart_upload(Bucket="recs-hashes", Key="landing/big.csv")["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="recs-hashes", Key="landing/big.csv", UploadId=upload,
+                                                     PartNumber=n, Body=body)["ETag"]}
+             for n, body in ((1, big[: 5 * 2**20]), (2, big[5 * 2**20:]))]
+    s3.complete_multipart_upload(Bucket="recs-hashes", Key="landing/big.csv", UploadId=upload, MultipartUpload={"Parts": parts})
+    zone = S3LandingZone(bucket="recs-hashes", prefix="landing/", endpoint_url=moto_endpoint)
+    files = {f.name: f for f in zone.list_files()}
+    assert files["small.csv"].fingerprint == hashlib.md5(b"rows").hexdigest()
+    assert files["big.csv"].fingerprint == hashlib.sha256(big).hexdigest()
+    assert zone.read_verified(files["big.csv"]) == big
+    s3.put_object(Bucket="recs-hashes", Key="landing/small.csv", Body=b"other rows")  # overwritten after listing
+    with pytest.raises(LandedFileChanged, match="small.csv changed after the sensor fingerprinted it"):
+        zone.read_verified(files["small.csv"])
+
+
 def test_sensor_requests_each_content_once_over_s3(moto_endpoint):
     import boto3
 

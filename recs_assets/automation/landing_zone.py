@@ -3,8 +3,10 @@
 Only files directly in the landing location with a known suffix (.csv, .parquet) are candidates;
 writers should upload under another name (e.g. ``.part``) and rename when done. A loaded file moves
 to ``archive/``, a rejected one to ``quarantine/`` next to a ``.reason.txt`` saying why. Each file is
-identified by a fingerprint of its content (sha256 locally, the ETag on S3), so the same data
-dropped twice, under any name, is recognised.
+identified by a hash of its content (sha256 locally; on S3 the ETag of a single-part upload, which
+is the content's MD5, and for a multipart upload, whose ETag is not a content hash, the sha256 of the
+object read once), so the same data dropped twice, under any name, is recognised. The run that loads
+a file hashes the bytes it read again and loads nothing if they are not the ones the sensor saw.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ class LandedFile:
         return f"landed_{self.fingerprint[:20]}"
 
 
+class LandedFileChanged(RuntimeError):
+    """The file's bytes are not the ones its fingerprint was taken from (overwritten after the sensor saw it)."""
+
+
+def content_fingerprint(content: bytes, like: str) -> str:
+    """The hash of ``content`` of the kind ``like`` is (64 hex digits: sha256; 32: MD5, an S3 ETag)."""
+    if len(like) == 32:
+        return hashlib.md5(content, usedforsecurity=False).hexdigest()
+    return hashlib.sha256(content).hexdigest()
+
+
 def _is_candidate(name: str) -> bool:
     return not name.startswith(".") and PurePosixPath(name).suffix.lower() in READERS
 
@@ -48,6 +61,17 @@ class LandingZone(ConfigurableResource):
 
     def read(self, name: str) -> bytes:
         raise NotImplementedError
+
+    def read_verified(self, file: LandedFile) -> bytes:
+        """``file``'s bytes, or ``LandedFileChanged`` if they are not the ones it was fingerprinted from."""
+        content = self.read(file.name)
+        found = content_fingerprint(content, like=file.fingerprint)
+        if found != file.fingerprint:
+            raise LandedFileChanged(
+                f"{file.name} changed after the sensor fingerprinted it (expected {file.fingerprint[:16]}…,"
+                f" read {found[:16]}…, {len(content):,} bytes); nothing was loaded: the sensor requests the new"
+                " content as its own load")
+        return content
 
     def archive(self, file: LandedFile) -> str:
         raise NotImplementedError
@@ -120,7 +144,10 @@ class S3LandingZone(LandingZone):
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(self.prefix):]
                 if _is_candidate(name):
-                    files.append(LandedFile(name, obj["ETag"].strip('"'), obj["Size"]))
+                    etag = obj["ETag"].strip('"')
+                    # a multipart ETag ("<md5 of part md5s>-<parts>") is no content hash: hash the bytes
+                    fingerprint = etag if "-" not in etag else hashlib.sha256(self.read(name)).hexdigest()
+                    files.append(LandedFile(name, fingerprint, obj["Size"]))
         return sorted(files, key=lambda f: f.name)
 
     def read(self, name: str) -> bytes:

@@ -4,7 +4,7 @@ the landing sensor), with the loaders' validation; a bad file is quarantined and
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from recs_assets.automation.landing_zone import LandedFile, LandingZone
+from recs_assets.automation.landing_zone import LandedFile, LandedFileChanged, LandingZone
 from recs_assets.ingest.append import append_transactions, read_transaction_file
 from recs_assets.ingest.schema import LANDED_TRANSACTIONS, LANDING_SCHEMA
 from recs_assets.ingest.validation import RawDataError
@@ -15,7 +15,7 @@ class LandedFileConfig(Config):
     """The file to append, as the landing sensor saw it."""
 
     name: str = Field(description="File name inside the landing zone.")
-    fingerprint: str = Field(description="Content fingerprint (sha256, or the S3 ETag); names the load.")
+    fingerprint: str = Field(description="Content hash (sha256, or a single-part S3 ETag: MD5); names the load.")
     size: int = Field(0, ge=0)
 
 
@@ -27,7 +27,9 @@ def landed_transactions(
     staging model unions them with raw_transactions."""
     file = LandedFile(config.name, config.fingerprint, config.size)
     try:
-        content = landing.read(file.name)
+        content = landing.read_verified(file)
+    except LandedFileChanged as err:
+        raise Failure(str(err), metadata={"file": file.name, "fingerprint": file.fingerprint}) from None
     except (FileNotFoundError, OSError) as err:
         raise Failure(f"{file.name} is no longer in {landing.describe()} ({err}); nothing was loaded") from None
     try:

@@ -7,12 +7,12 @@ warehouse is. Every query takes a cut-off day and reads only purchases strictly 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
+
+from recs_assets.resources.warehouse import duckdb_memory_config
 
 PURCHASE_COLUMNS = ["customer_id", "article_id", "t_dat", "price", "quantity"]
 ARTICLE_COLUMNS = ["article_id", "product_type_no", "colour_group_code", "index_group_no", "garment_group_no",
@@ -38,8 +38,7 @@ class PurchaseLog:
                 raise ValueError(f"{name} is missing column(s) {missing}")
         # DuckDB keeps what it allocated up to its memory limit (default 80 % of RAM): bound it, and let
         # the large joins spill to disk instead (the end-to-end benchmark saw 7.4 GB at scale 0.1 without).
-        con = duckdb.connect(config={"memory_limit": os.environ.get("RECS_DUCKDB_MEMORY_LIMIT", "3GB"),
-                                     "temp_directory": tempfile.gettempdir() + "/recs_purchase_log"})
+        con = duckdb.connect(config=duckdb_memory_config())
         if threads:
             con.execute(f"set threads = {int(threads)}")
         p, a, c = purchases, articles, customers  # noqa: F841  (DuckDB reads them by name)

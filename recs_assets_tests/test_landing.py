@@ -175,3 +175,48 @@ def test_weekly_schedule_retrains_every_partition_once_per_week():
     requests = list(weekly_retraining(build_schedule_context(scheduled_execution_time=monday)))
     assert [r.partition_key for r in requests] == [p.key for p in GRID]
     assert len({r.run_key for r in requests}) == len(GRID) and all("2026-11-30" in r.run_key for r in requests)
+
+
+_STAGE_THEN_HANG = """
+import sys, time
+import pandas as pd
+from recs_assets.ingest.schema import LANDED_TRANSACTIONS, LANDING_SCHEMA
+from recs_assets.resources.warehouse import DuckDBWarehouse
+from recs_assets.ingest.append import read_transaction_file
+from recs_assets.ingest.validation import normalize_chunk
+
+path, csv, marker = sys.argv[1:4]
+frame = read_transaction_file("week.csv", open(csv, "rb").read())
+rows = normalize_chunk(LANDED_TRANSACTIONS, frame, "week.csv", "landed_killed", pd.Timestamp("2024-01-01"))
+with DuckDBWarehouse(path=path).staged_append(LANDING_SCHEMA, {"landed_transactions": LANDED_TRANSACTIONS.all_columns},
+                                              "landed_killed") as load:
+    load.append("landed_transactions", rows)
+    open(marker, "w").write("staged")
+    time.sleep(600)  # killed here, staging table written, nothing published
+"""
+
+
+def test_a_load_killed_while_staging_does_not_block_its_retry(loaded, tmp_path):
+    """kill -9 during staging leaves the staging table behind; the retry of the same file (same load
+    id) must replace it, not fail with 'already exists', and leave the rows there exactly once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    warehouse, sample = loaded
+    csv, marker = tmp_path / "week.csv", tmp_path / "staged"
+    csv.write_bytes(_csv(sample))
+    child = subprocess.Popen([sys.executable, "-c", _STAGE_THEN_HANG, warehouse.path, str(csv), str(marker)])
+    try:
+        for _ in range(600):
+            if marker.exists() or child.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), "the child never staged its rows"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    frame = read_transaction_file("week.csv", csv.read_bytes())
+    assert append_transactions(warehouse, "week.csv", frame, "landed_killed")["rows"] == 50
+    assert _landed_count(warehouse) == 50

@@ -33,7 +33,7 @@ class _SnowflakeLoad:
         suffix = re.sub(r"\W", "_", load_id)[:40]
         self.stage_schema = f"{schema}_load_{suffix}".upper()
         with conn.cursor() as cur:
-            cur.execute(f"create schema {self.stage_schema}")
+            cur.execute(f"create or replace schema {self.stage_schema}")  # a killed run's staging: start afresh
             for table, columns in tables.items():
                 cur.execute(create_table_sql(self.qualified(table), columns))
 
@@ -69,11 +69,13 @@ class _SnowflakeLoad:
     def _publish_append(self) -> None:
         with self.conn.cursor() as cur:
             cur.execute(f"create schema if not exists {self.schema}")
+            # DDL commits any open transaction in Snowflake: every create before ``begin``
+            for table, columns in self.tables.items():
+                cur.execute(create_table_sql(f"{self.schema}.{table}", columns, if_not_exists=True))
             cur.execute("begin")
             try:
-                for table, columns in self.tables.items():
+                for table in self.tables:
                     live = f"{self.schema}.{table}"
-                    cur.execute(create_table_sql(live, columns, if_not_exists=True))
                     cur.execute(f"delete from {live} where load_id = %s", (self.load_id,))
                     cur.execute(f"insert into {live} select * from {self.qualified(table)}")
                 cur.execute("commit")

@@ -57,10 +57,12 @@ def publish_or_discard(load):
         raise
 
 
-def create_table_sql(qualified: str, columns: dict[str, str], if_not_exists: bool = False) -> str:
+def create_table_sql(qualified: str, columns: dict[str, str], if_not_exists: bool = False,
+                     or_replace: bool = False) -> str:
     # Unquoted on purpose: Snowflake then stores upper case, which dbt's unquoted names match.
     cols = ", ".join(f"{safe_identifier(c)} {SQL_TYPES[k]}" for c, k in columns.items())
-    return f"create table {'if not exists ' if if_not_exists else ''}{qualified} ({cols})"
+    head = "create or replace table" if or_replace else f"create table{' if not exists' if if_not_exists else ''}"
+    return f"{head} {qualified} ({cols})"
 
 
 class _DuckDBLoad:
@@ -70,8 +72,8 @@ class _DuckDBLoad:
         self.con, self.schema, self.tables = con, schema, tables
         self.load_id, self.append_only = load_id, append
         self.suffix = re.sub(r"\W", "_", load_id)[:40]
-        for table, columns in tables.items():
-            self.con.execute(create_table_sql(self.qualified(table), columns))
+        for table, columns in tables.items():  # a run killed while staging left these: start afresh
+            self.con.execute(create_table_sql(self.qualified(table), columns, or_replace=True))
 
     def qualified(self, table: str) -> str:
         return f"{self.schema}._staging_{self.suffix}_{safe_identifier(table)}"

@@ -48,3 +48,14 @@ def test_mred_leaves_out_slices_too_small_to_judge():
     assert np.isnan(mred(pairs, "band", min_pairs=10))
     decision = promotion_decision({"m": 1.0}, {"b": {"m": 0.5}}, {"band": float("nan")}, "m", 0.0, {"band": 0.1})
     assert decision.passed and "no slice large enough" in decision.reasons[-1]
+
+
+def test_item_popularity_mred_leaves_out_articles_no_list_could_hold():
+    """Articles first sold in the held-out week ('new') were unknown when the lists were made: their
+    misses must not count against the model (they made MRED 0.25 here where every known slice is equal)."""
+    import pandas as pd
+
+    pairs = pd.DataFrame({"item_popularity": ["q1", "q1", "q2", "q2", "new", "new"],
+                          "miss": [True, False, True, False, True, True]})
+    assert mred(pairs, "item_popularity") == pytest.approx(0.0)
+    assert miss_rates(pairs, "item_popularity")["new"] == 1.0  # still reported

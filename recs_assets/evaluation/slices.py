@@ -28,12 +28,18 @@ def miss_rates(pairs: pd.DataFrame, by: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in rates.items()}
 
 
+# Slices no list can serve, left out of MRED (slice and overall rate; their miss rate is still
+# reported): articles first sold in the held-out week were unknown when the lists were made.
+UNJUDGED = {"item_popularity": ("new",)}
+
+
 def mred(pairs: pd.DataFrame, by: str, min_pairs: int = 1) -> float:
     """Mean absolute deviation of the slices' miss rates from the overall miss rate.
 
-    Slices with fewer than ``min_pairs`` pairs are left out: their miss rate is mostly noise.
-    NaN when no slice is large enough.
+    Slices with fewer than ``min_pairs`` pairs are left out: their miss rate is mostly noise; so are
+    the UNJUDGED ones. NaN when no slice is large enough.
     """
+    pairs = pairs[~pairs[by].isin(UNJUDGED.get(by, ()))]
     overall = pairs["miss"].mean()
     sizes = pairs.groupby(by).size()
     rates = {k: v for k, v in miss_rates(pairs, by).items() if sizes[k] >= min_pairs}

@@ -8,7 +8,7 @@ import subprocess
 
 import duckdb
 import pytest
-from dagster import materialize
+from dagster import AssetSelection, materialize
 
 from recs_assets.environment import DBT_PROJECT_DIR, build_resources, dbt_executable
 from recs_assets.ingest.assets import raw_tables
@@ -87,6 +87,25 @@ def test_customer_filter_counts_train_purchases_only(built):
         "left join marts.customer_activity a using (customer_id) where a.customer_id is null"
     )["n"].iloc[0]
     assert outsiders == 0
+
+
+def test_a_customer_with_one_train_and_one_test_purchase_is_not_modelled(tmp_path):
+    """Two purchases in all, one of them in the test week: counted over every week the customer would
+    pass ``min_customer_purchases`` = 2; counted over train only (as it must be) they are left out."""
+    resources = {**build_resources("local"), "warehouse": DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))}
+    run = {"ops": {"raw_tables": {"config": {"scale": 0.001, "seed": 5}}}}
+    assert materialize([raw_tables], resources=resources, run_config=run).success
+    newbie = "f" * 64
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(f"insert into raw.raw_customers select * replace ('{newbie}' as customer_id) from raw.raw_customers limit 1")
+    for day in ("min", "max"):  # the first day of data (train) and the last (test)
+        con.execute(f"insert into raw.raw_transactions select * replace ('{newbie}' as customer_id) from raw.raw_transactions"
+                    f" where t_dat = (select {day}(t_dat) from raw.raw_transactions) limit 1")
+    con.close()
+    assert materialize([raw_tables, dbt_marts], selection=AssetSelection.assets(dbt_marts), resources=resources).success
+    warehouse = resources["warehouse"]
+    assert warehouse.query(f"select count(*) as n from marts.transactions_dedup where customer_id = '{newbie}'")["n"][0] == 2
+    assert warehouse.query(f"select count(*) as n from marts.customer_activity where customer_id = '{newbie}'")["n"][0] == 0
 
 
 def test_dbt_vars_come_from_run_config(tmp_path):

@@ -87,9 +87,12 @@ def bench_publish(n_sqlite: int, n_dynamo: int) -> list[dict]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        report = DynamoDBCache(endpoint_url=f"http://{host}:{port}").publish("v1", recs(n_dynamo), [1], "bench")
-        rows.append({"bench": "publish", "backend": "dynamodb (moto server, HTTP)", "rows": report.rows,
-                     "seconds": round(report.seconds, 2), "rows_per_second": round(report.rows / report.seconds)})
+        for writers in (1, 8):
+            cache = DynamoDBCache(endpoint_url=f"http://{host}:{port}", table_prefix=f"w{writers}", writers=writers)
+            report = cache.publish("v1", recs(n_dynamo), [1], "bench")
+            rows.append({"bench": "publish", "backend": "dynamodb (moto server, HTTP)", "writers": writers,
+                         "rows": report.rows, "seconds": round(report.seconds, 2),
+                         "rows_per_second": round(report.rows / report.seconds)})
     finally:
         server.stop()
     return rows

@@ -76,10 +76,10 @@ def test_old_versions_are_removed_after_the_flip(cache):
         return
     # DynamoDB: a reader may hold the pointer it read just before the flip: v1 stays until v3 lands
     client = boto3.client("dynamodb", endpoint_url=cache.endpoint_url)
-    v1_table = [t for t in client.list_tables()["TableNames"] if cache.owns(t)]
+    v1_table = [t for t in cache._all_tables(client) if cache.owns(t)]
     assert report.removed_versions == () and len(v1_table) == 2
     third = cache.publish("v3", rows(5, tag=3), [3], "c")
-    left = [t for t in client.list_tables()["TableNames"] if cache.owns(t)]
+    left = [t for t in cache._all_tables(client) if cache.owns(t)]
     assert len(third.removed_versions) == 1 and len(left) == 2 and third.removed_versions[0] not in left
     assert cache.get("u1")["items"][0] == 300
 
@@ -195,3 +195,31 @@ def test_dynamodb_readers_never_fail_or_mix_versions_while_versions_flip(moto_en
     for t in threads:
         t.join()
     assert errors == [] and 5 in seen and len(seen) >= 2
+
+
+def test_dynamodb_parallel_writers_write_every_row_and_a_failed_batch_flips_nothing(moto_endpoint):
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix="p", writers=8, backoff_seconds=0.001)
+    cache.publish("v1", rows(1001, tag=1), [1], "a")
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    table = client.get_item(TableName="p-pointer", Key={"name": {"S": "current"}})["Item"]["table"]["S"]
+    assert client.scan(TableName=table, Select="COUNT")["Count"] == 1001
+
+    class Breaks(DynamoDBCache):
+        def _client(self):  # the real client, whose 10th BatchWriteItem fails as a network error would
+            real, calls = super()._client(), []
+
+            class Client:
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def batch_write_item(self, **kwargs):
+                    calls.append(1)
+                    if len(calls) == 10:
+                        raise ConnectionError("connection reset (injected)")
+                    return real.batch_write_item(**kwargs)
+            return Client()
+
+    broken = Breaks(endpoint_url=moto_endpoint, table_prefix="p", writers=8, backoff_seconds=0.001)
+    with pytest.raises(ConnectionError, match="injected"):
+        broken.publish("v2", rows(1001, tag=2), [2], "b")
+    assert cache.current_version() == "v1" and cache.get("u5")["items"][0] == 100

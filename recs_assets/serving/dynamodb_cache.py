@@ -43,6 +43,8 @@ class DynamoDBCache(RecommendationCache):
     region_name: str | None = None
     max_attempts: int = Field(8, description="BatchWriteItem attempts before a publish fails")
     backoff_seconds: float = 0.05
+    writers: int = Field(8, ge=1, description="Threads sending BatchWriteItem calls at once (on-demand tables"
+                         " absorb them; for a provisioned table keep writers x 25 items/call within its WCU)")
 
     def _client(self):
         import boto3
@@ -90,6 +92,34 @@ class DynamoDBCache(RecommendationCache):
         left = sum(len(v) for v in pending.values())
         raise RuntimeError(f"DynamoDB left {left} items unprocessed after {self.max_attempts} attempts")
 
+    def _write_all(self, client, table: str, requests: Iterable[dict]) -> int:
+        """Every request, in 25-item batches sent by ``writers`` threads (boto3 clients are thread-safe);
+        at most ``2 * writers`` batches in flight, so memory stays bounded at any number of rows. The
+        first failed batch fails the publish (before the pointer flips)."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        count, batch, running = 0, [], set()
+        with ThreadPoolExecutor(max_workers=self.writers) as pool:
+            def send(chunk: list[dict]) -> None:
+                nonlocal running
+                if len(running) >= 2 * self.writers:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                running.add(pool.submit(self.write_batch, client, table, chunk))
+
+            for request in requests:
+                batch.append(request)
+                if len(batch) == 25:
+                    send(batch)
+                    count, batch = count + 25, []
+            if batch:
+                send(batch)
+                count += len(batch)
+            for future in running:
+                future.result()
+        return count
+
     def publish(self, version: str, rows: Iterable[Recommendation], fallback: list, model_version: str) -> PublishReport:
         start = time.perf_counter()
         client = self._client()
@@ -100,21 +130,14 @@ class DynamoDBCache(RecommendationCache):
         table = f"{self.table_prefix}-{_table_suffix(version)}"
         self._ensure_table(client, table, "user_id")
         now = time.time()
-        count, batch = 0, []
-        for rec in map(checked, rows):
-            batch.append({"PutRequest": {"Item": {
-                "user_id": {"S": str(rec.user_id)},
-                "items": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in rec.items]},
-                "scores": {"L": [{"N": str(_number(s))} for s in rec.scores]},
-                "model_version": {"S": model_version},
-                "created_at": {"N": str(now)},
-            }}})
-            if len(batch) == 25:
-                self.write_batch(client, table, batch)
-                count, batch = count + 25, []
-        if batch:
-            self.write_batch(client, table, batch)
-            count += len(batch)
+        items = ({"PutRequest": {"Item": {
+            "user_id": {"S": str(rec.user_id)},
+            "items": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in rec.items]},
+            "scores": {"L": [{"N": str(_number(s))} for s in rec.scores]},
+            "model_version": {"S": model_version},
+            "created_at": {"N": str(now)},
+        }}} for rec in map(checked, rows))
+        count = self._write_all(client, table, items)
         previous = current["table"]["S"] if current and current["table"]["S"] != table else None
         client.put_item(TableName=self.pointer_table, Item={
             "name": {"S": "current"}, "version": {"S": version}, "table": {"S": table},

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,21 @@ def test_unknown_environment_is_refused():
     with pytest.raises(subprocess.CalledProcessError) as err:
         _load("staging")
     assert "RECS_ENV='staging' is not one of" in err.value.stderr
+
+
+def test_make_python_and_dbt_agree_on_the_default_data_folder(tmp_path):
+    """The default warehouse is the same file whether Make, Python or dbt run by hand (from the dbt
+    project, as documented) picks it: they used to name three different ones."""
+    from recs_assets.environment import DBT_PROJECT_DIR, REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RECS_DATA_DIR", "RECS_DUCKDB_PATH", "DAGSTER_HOME")}
+    python = subprocess.run([sys.executable, "-c", "from recs_assets.environment import duckdb_path; print(duckdb_path())"],
+                            env=env, capture_output=True, text=True, check=True).stdout.strip()
+    make = subprocess.run(["make", "--no-print-directory", "--eval", "show: ; @echo $(RECS_DATA_DIR)", "show"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    dbt = subprocess.run([sys.executable, "-c", (
+        "import os; from dbt_common.context import set_invocation_context; set_invocation_context(os.environ)\n"
+        "from dbt.config.profile import read_profile; from dbt.config.renderer import ProfileRenderer\n"
+        "print(ProfileRenderer({}).render_data(read_profile('.')['recs_assets']['outputs']['duckdb'])['path'])")],
+        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert python == str((DBT_PROJECT_DIR / dbt).resolve()) == str(Path(make) / "warehouse.duckdb")

@@ -117,3 +117,16 @@ def test_make_python_and_dbt_agree_on_the_default_data_folder(tmp_path):
         "print(ProfileRenderer({}).render_data(read_profile('.')['recs_assets']['outputs']['duckdb'])['path'])")],
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert python == str((DBT_PROJECT_DIR / dbt).resolve()) == str(Path(make) / "warehouse.duckdb")
+
+
+def test_a_missing_manifest_is_built_locally_and_named_in_production(tmp_path):
+    import shutil
+
+    from recs_assets.environment import DBT_PROJECT_DIR
+    from recs_assets.transform.project import ensure_manifest
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    with pytest.raises(RuntimeError, match="manifest.json is missing: run `make manifest`"):
+        ensure_manifest(project, "duckdb", build=False)
+    assert ensure_manifest(project, "duckdb", build=True).exists()

@@ -1,13 +1,35 @@
-"""The dbt project as Dagster sees it. Under ``dagster dev`` the manifest is rebuilt on load; elsewhere
-run ``make manifest`` (``dbt parse``) first: the Makefile and the test session do."""
+"""The dbt project as Dagster sees it. Under ``dagster dev`` the manifest is rebuilt on load; in the
+local environment a missing manifest is built on first load (``dbt parse``, a few seconds); in
+production images build it at image time, and a missing one fails with the command that builds it."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from dagster_dbt import DbtProject
 
-from recs_assets.environment import DBT_PROJECT_DIR, dbt_target
+from recs_assets.environment import DBT_PROJECT_DIR, current_environment, dbt_executable, dbt_target
 
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target()
-)
+PARSE = "dbt parse --project-dir dbt_project --profiles-dir dbt_project"
+
+
+def ensure_manifest(project_dir: Path, target: str, build: bool) -> Path:
+    """The project's ``target/manifest.json``; when missing, built with ``dbt parse`` if ``build``,
+    else RuntimeError naming the command (Make's ``make manifest`` does the same)."""
+    manifest = Path(project_dir) / "target" / "manifest.json"
+    if manifest.exists():
+        return manifest
+    if build:
+        done = subprocess.run([dbt_executable(), "parse", "--project-dir", str(project_dir), "--profiles-dir",
+                               str(project_dir), "--target", target, "--quiet"], capture_output=True, text=True)
+        if done.returncode == 0 and manifest.exists():
+            return manifest
+        raise RuntimeError(f"`dbt parse` could not build {manifest}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    raise RuntimeError(f"dbt's manifest {manifest} is missing: run `make manifest` (or `{PARSE}`) before loading"
+                       " the definitions (production images build it at image time)")
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
 dbt_project.prepare_if_dev()
+ensure_manifest(DBT_PROJECT_DIR, dbt_target(), build=current_environment() == "local")

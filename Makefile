@@ -33,7 +33,7 @@ dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on htt
 	$(UV) run dagster dev -w workspace.yaml
 
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
-	$(UV) run uvicorn --factory recs_assets.serving.api:app_from_environment --host 127.0.0.1 --port 8000
+	$(UV) run uvicorn --factory recs_service.api:app_from_environment --host 127.0.0.1 --port 8000
 
 bench: manifest  ## benchmarks: raw data + marts, training, serving, then the multi-stage quality run
 	$(UV) run python -m benchmarks.run

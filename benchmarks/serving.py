@@ -66,8 +66,8 @@ def bench_topk(n_users: int, n_items: int, dim: int = 64, k: int = 12) -> list[d
 
 
 def bench_publish(n_sqlite: int, n_dynamo: int) -> list[dict]:
-    from recs_assets.serving.cache import Recommendation, SQLiteCache
-    from recs_assets.serving.dynamodb_cache import DynamoDBCache
+    from recs_service.caches import Recommendation, SQLiteCache
+    from recs_service.dynamodb import DynamoDBCache
 
     def recs(n):
         return (Recommendation(f"user{i}", list(range(i % 1000, i % 1000 + 12)), [1.0 - j / 12 for j in range(12)])
@@ -101,7 +101,7 @@ def bench_publish(n_sqlite: int, n_dynamo: int) -> list[dict]:
 def bench_api(n_users: int, rate: float, seconds: float) -> list[dict]:
     import httpx
 
-    from recs_assets.serving.cache import Recommendation, SQLiteCache
+    from recs_service.caches import Recommendation, SQLiteCache
 
     with tempfile.TemporaryDirectory() as tmp:
         SQLiteCache(path=f"{tmp}/recommendations.sqlite").publish(
@@ -112,7 +112,7 @@ def bench_api(n_users: int, rate: float, seconds: float) -> list[dict]:
         sock.close()
         env = {**os.environ, "RECS_ENV": "local", "RECS_DATA_DIR": tmp}
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "recs_assets.serving.api:app_from_environment",
+            [sys.executable, "-m", "uvicorn", "--factory", "recs_service.api:app_from_environment",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
         try:
             url = f"http://127.0.0.1:{port}"

@@ -31,8 +31,10 @@ def current_environment() -> Environment:
 
 def data_dir() -> Path:
     """Where local data lives (warehouse, model store, cache, runs): ``RECS_DATA_DIR``, by default
-    ./data/synthetic (``make run SOURCE=x`` uses ./data/x)."""
-    return Path(os.environ.get("RECS_DATA_DIR", REPO_ROOT / "data" / "synthetic")).resolve()
+    ./data/synthetic (``make run SOURCE=x`` uses ./data/x); defined once, in the online package."""
+    from recs_service.settings import data_dir as default
+
+    return default()
 
 
 def duckdb_path() -> Path:
@@ -50,18 +52,13 @@ def dbt_executable() -> str:
 
 
 def build_cache(env: Environment | None = None):
-    """The recommendation cache: SQLite under the data folder locally, DynamoDB in production
-    (``RECS_DYNAMODB_PREFIX``, ``RECS_DYNAMODB_ENDPOINT`` optional, AWS credentials from the usual vars)."""
-    if (env or current_environment()) == "local":
-        from recs_assets.serving.cache import SQLiteCache
+    """The recommendation cache resource, from the settings the API reads too (``recs_service.settings``):
+    SQLite under the data folder locally, DynamoDB in production."""
+    from recs_assets.serving.cache import DynamoDBCache, SQLiteCache
+    from recs_service.settings import cache_settings
 
-        return SQLiteCache(path=str(data_dir() / "recommendations.sqlite"))
-    from recs_assets.serving.dynamodb_cache import DynamoDBCache
-
-    return DynamoDBCache(
-        table_prefix=os.environ.get("RECS_DYNAMODB_PREFIX", "recs"),
-        endpoint_url=os.environ.get("RECS_DYNAMODB_ENDPOINT") or None,
-    )
+    kind, kwargs = cache_settings(env or current_environment())
+    return SQLiteCache(**kwargs) if kind == "sqlite" else DynamoDBCache(**kwargs)
 
 
 def build_landing_zone(env: Environment | None = None):

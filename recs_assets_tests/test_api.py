@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 
-from recs_assets.serving.api import create_app
-from recs_assets.serving.cache import Recommendation, SQLiteCache
-from recs_assets.serving.lambda_handler import handler
+from recs_service.api import create_app
+from recs_service.caches import Recommendation, SQLiteCache
+from recs_service.lambda_handler import handler
 
 
 @pytest.fixture
@@ -111,3 +111,20 @@ def test_lambda_handler_serves_api_gateway_events(cache, tmp_path):
     for path in ("/admin/alice", "/alice", "/recommendations/alice/extra"):
         assert handler({"rawPath": path}, cache=cache)["statusCode"] == 404, path
     assert handler({"rawPath": "/recommendations/alice\n"}, cache=cache)["statusCode"] == 400
+
+
+def test_the_online_path_imports_no_dagster(tmp_path):
+    """The API, the Lambda handler and both caches, in a fresh interpreter: Dagster (and the pipeline)
+    never loads, so a Lambda package needs boto3, not the training stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import recs_service.api, recs_service.lambda_handler, recs_service.dynamodb\n"
+            "from recs_service.settings import cache_from_environment\n"
+            "cache_from_environment('local'); cache_from_environment('prod')\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'recs_assets', 'tensorflow'))\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PATH": "", "RECS_DATA_DIR": str(tmp_path)})
+    assert out.stdout.strip() == "[]"

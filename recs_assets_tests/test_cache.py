@@ -6,8 +6,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from recs_assets.serving.cache import CacheUnavailable, Recommendation, SQLiteCache
-from recs_assets.serving.dynamodb_cache import DynamoDBCache
+from recs_service.caches import CacheUnavailable, Recommendation, SQLiteCache
+from recs_service.dynamodb import DynamoDBCache
 
 
 def rows(n: int, tag: int, fail_after: int | None = None):

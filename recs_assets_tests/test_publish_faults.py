@@ -13,15 +13,15 @@ import time
 
 import pytest
 
-from recs_assets.serving.cache import Recommendation, SQLiteCache
-from recs_assets.serving.dynamodb_cache import DynamoDBCache
+from recs_service.caches import Recommendation, SQLiteCache
+from recs_service.dynamodb import DynamoDBCache
 
 USERS = 400
 
 _PUBLISH_SLOWLY = """
 import sys, time
-from recs_assets.serving.cache import Recommendation, SQLiteCache
-from recs_assets.serving.dynamodb_cache import DynamoDBCache
+from recs_service.caches import Recommendation, SQLiteCache
+from recs_service.dynamodb import DynamoDBCache
 
 kind, where, marker = sys.argv[1:4]
 cache = SQLiteCache(path=where, batch_size=20) if kind == "sqlite" else DynamoDBCache(endpoint_url=where, table_prefix="f")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from recs_assets.serving.cache import CacheUnavailable
-from recs_assets.serving.service import BadRequest, recommend
+from recs_service.caches import CacheUnavailable
+from recs_service.service import BadRequest, recommend
 
 _CACHE = None
 # API Gateway paths, with or without a stage prefix (/prod/recommendations/u1): nothing else is a route
@@ -17,9 +17,9 @@ _HEALTH = re.compile(r"(?:.*/)?health/?")
 def _cache():
     global _CACHE
     if _CACHE is None:  # built once per Lambda container, from the environment (RECS_ENV=prod)
-        from recs_assets.environment import build_cache
+        from recs_service.settings import cache_from_environment
 
-        _CACHE = build_cache()
+        _CACHE = cache_from_environment()
     return _CACHE
 
 

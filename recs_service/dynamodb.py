@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterable
 from decimal import Decimal
 
-from pydantic import Field
+from dataclasses import dataclass
 
-from recs_assets.serving.cache import CacheUnavailable, PublishReport, Recommendation, RecommendationCache, checked
+from recs_service.caches import CacheUnavailable, PublishReport, Recommendation, RecommendationCache, checked
 
 
 def _table_suffix(version: str) -> str:
@@ -37,14 +37,22 @@ def _plain(values):
             float(v) if isinstance(v, Decimal) else v for v in values]
 
 
+@dataclass
 class DynamoDBCache(RecommendationCache):
+    """``endpoint_url``: a moto server or DynamoDB Local (None: AWS); ``max_attempts``: BatchWriteItem
+    attempts before a publish fails; ``writers``: threads sending BatchWriteItem calls at once (on-demand
+    tables absorb them; for a provisioned table keep writers x 25 items per call within its capacity)."""
+
     table_prefix: str = "recs"
-    endpoint_url: str | None = Field(None, description="e.g. a moto server or DynamoDB Local; None = AWS")
+    endpoint_url: str | None = None
     region_name: str | None = None
-    max_attempts: int = Field(8, description="BatchWriteItem attempts before a publish fails")
+    max_attempts: int = 8
     backoff_seconds: float = 0.05
-    writers: int = Field(8, ge=1, description="Threads sending BatchWriteItem calls at once (on-demand tables"
-                         " absorb them; for a provisioned table keep writers x 25 items/call within its WCU)")
+    writers: int = 8
+
+    def __post_init__(self):
+        if self.writers < 1:
+            raise ValueError(f"writers must be at least 1, got {self.writers}")
 
     def _client(self):
         import boto3

@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
-from recs_assets.serving.cache import CacheUnavailable, RecommendationCache
-from recs_assets.serving.service import MAX_K, BadRequest, recommend
+from recs_service.caches import CacheUnavailable, RecommendationCache
+from recs_service.service import MAX_K, BadRequest, recommend
 
 
 def create_app(cache: RecommendationCache) -> FastAPI:
@@ -39,6 +39,6 @@ def create_app(cache: RecommendationCache) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The app over this environment's cache (``RECS_ENV``); used by ``uvicorn --factory``."""
-    from recs_assets.environment import build_cache
+    from recs_service.settings import cache_from_environment
 
-    return create_app(build_cache())
+    return create_app(cache_from_environment())

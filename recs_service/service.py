@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from recs_assets.serving.cache import RecommendationCache
+from recs_service.caches import RecommendationCache
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # the whole id must match (fullmatch: no trailing newline)
 MAX_K = 100

@@ -104,7 +104,8 @@ def table(result: dict) -> str:
              f"{result['wall_seconds'] / 60:.1f} min, peak RSS {result['peak_rss_mb'] / 1024:.1f} GB",
              f"{'step':<44}{'seconds':>9}{'peak GB':>9}"]
     for s in result["steps"]:
-        lines.append(f"{s['step']:<44}{s['seconds']:>9.1f}{s['peak_rss_mb'] / 1024:>9.2f}" + ("" if s["ok"] else "  FAILED"))
+        peak = f"{s['peak_rss_mb'] / 1024:>9.2f}" if s["peak_rss_mb"] is not None else f"{'n/a':>9}"
+        lines.append(f"{s['step']:<44}{s['seconds']:>9.1f}{peak}" + ("" if s["ok"] else "  FAILED"))
     return "\n".join(lines)
 
 
@@ -141,7 +142,11 @@ def main() -> None:
     steps = step_figures(sampler)
     if before:  # the steps of the earlier invocation: its own figures (this sampler did not see them)
         earlier = {s["step"]: s for s in before["steps"]}
-        steps = [{**earlier[s["step"]], "start": s["start"]} if s["start"] < start else s for s in steps]
+        # before this invocation: the earlier one's figures; a step it lacks was in an attempt that was
+        # stopped and later run again (dropped: the run that completed replaces it below)
+        steps = [({**earlier[s["step"]], "start": s["start"]} if s["step"] in earlier else None)
+                 if s["start"] < start else s for s in steps]
+        steps = [s for s in steps if s is not None]
         steps = list({s["step"]: s for s in steps}.values())  # a step run again replaces its earlier figures
         stages = before["stages"][:args.resume_at - 1] + stages
         wall += before["wall_seconds"]

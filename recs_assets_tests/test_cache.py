@@ -223,3 +223,16 @@ def test_dynamodb_parallel_writers_write_every_row_and_a_failed_batch_flips_noth
     with pytest.raises(ConnectionError, match="injected"):
         broken.publish("v2", rows(1001, tag=2), [2], "b")
     assert cache.current_version() == "v1" and cache.get("u5")["items"][0] == 100
+
+
+def test_the_pipeline_resources_build_the_same_caches_the_api_reads(tmp_path):
+    """The Dagster resources are thin wrappers: same fields, same defaults, same cache (a default changed
+    on one side only would make the pipeline publish somewhere the API does not read)."""
+    from recs_assets.serving import cache as resources
+
+    assert resources.DynamoDBCache().plain() == DynamoDBCache()
+    assert resources.DynamoDBCache(table_prefix="x", writers=3).plain() == DynamoDBCache(table_prefix="x", writers=3)
+    path = str(tmp_path / "c.sqlite")
+    assert resources.SQLiteCache(path=path).plain() == SQLiteCache(path=path)
+    resources.SQLiteCache(path=path).publish("v1", rows(3, tag=1), [1], "a")
+    assert SQLiteCache(path=path).get("u2")["items"][0] == 100

@@ -17,9 +17,8 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable
-from decimal import Decimal
-
 from dataclasses import dataclass
+from decimal import Decimal
 
 from recs_service.caches import CacheUnavailable, PublishReport, Recommendation, RecommendationCache, checked
 
@@ -30,6 +29,11 @@ def _table_suffix(version: str) -> str:
 
 def _number(x) -> Decimal:
     return Decimal(str(round(float(x), 6)))
+
+
+def _ids(values) -> dict:
+    """A list of article ids as a DynamoDB list attribute (numbers stay numbers)."""
+    return {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in values]}
 
 
 def _plain(values):
@@ -140,7 +144,7 @@ class DynamoDBCache(RecommendationCache):
         now = time.time()
         items = ({"PutRequest": {"Item": {
             "user_id": {"S": str(rec.user_id)},
-            "items": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in rec.items]},
+            "items": _ids(rec.items),
             "scores": {"L": [{"N": str(_number(s))} for s in rec.scores]},
             "model_version": {"S": model_version},
             "created_at": {"N": str(now)},
@@ -151,7 +155,7 @@ class DynamoDBCache(RecommendationCache):
             "name": {"S": "current"}, "version": {"S": version}, "table": {"S": table},
             **({"previous": {"S": previous}} if previous else {}),
             "model_version": {"S": model_version}, "created_at": {"N": str(now)}, "rows": {"N": str(count)},
-            "fallback": {"L": [{"N": str(i)} if isinstance(i, int) else {"S": str(i)} for i in fallback]},
+            "fallback": _ids(fallback),
         })
         removed = []
         for name in self._all_tables(client):  # the one before the previous, and crashed publishes' tables

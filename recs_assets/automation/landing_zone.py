@@ -4,8 +4,8 @@ Only files directly in the landing location with a known suffix (.csv, .parquet)
 writers should upload under another name (e.g. ``.part``) and rename when done. A loaded file moves
 to ``archive/``, a rejected one to ``quarantine/`` next to a ``.reason.txt`` saying why. Each file is
 identified by a hash of its content (sha256 locally; on S3 the ETag of a single-part upload, which
-is the content's MD5, and for a multipart upload, whose ETag is not a content hash, the sha256 of the
-object read once), so the same data dropped twice, under any name, is recognised. The run that loads
+is the content's MD5, and for a multipart upload, whose ETag is not a content hash, the sha256 of its
+bytes, read at each listing until the file is archived), so the same data dropped twice, under any name, is recognised. The run that loads
 a file hashes the bytes it read again and loads nothing if they are not the ones the sensor saw.
 """
 

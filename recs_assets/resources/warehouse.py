@@ -10,7 +10,9 @@ On any error the staging tables are dropped and the live tables stay exactly as 
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -156,9 +158,6 @@ class Warehouse(ConfigurableResource):
 
 def duckdb_memory_config() -> dict:
     """memory_limit (``RECS_DUCKDB_MEMORY_LIMIT``, default 3GB) and a temp folder to spill to."""
-    import os
-    import tempfile
-
     return {"memory_limit": os.environ.get("RECS_DUCKDB_MEMORY_LIMIT", "3GB"),
             "temp_directory": tempfile.gettempdir() + "/recs_duckdb_spill"}
 

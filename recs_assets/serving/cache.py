@@ -46,7 +46,7 @@ class SQLiteCache(RecommendationCache):
     def plain(self):
         from recs_service.caches import SQLiteCache as Plain
 
-        return Plain(path=self.path, batch_size=self.batch_size)
+        return Plain(**self.model_dump())
 
 
 class DynamoDBCache(RecommendationCache):
@@ -63,5 +63,4 @@ class DynamoDBCache(RecommendationCache):
     def plain(self):
         from recs_service.dynamodb import DynamoDBCache as Plain
 
-        return Plain(self.table_prefix, self.endpoint_url, self.region_name, self.max_attempts,
-                     self.backoff_seconds, self.writers)
+        return Plain(**self.model_dump())

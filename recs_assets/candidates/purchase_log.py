@@ -22,7 +22,8 @@ CUSTOMER_COLUMNS = ["customer_id", "age"]
 
 @dataclass
 class PurchaseLog:
-    """An embedded DuckDB holding ``purchases``, ``articles`` and ``customers``."""
+    """An embedded DuckDB holding ``purchases`` (with ``cix``, the customer's integer code from
+    ``customer_codes``), ``articles`` and ``customers``."""
 
     con: duckdb.DuckDBPyConnection
 
@@ -42,8 +43,13 @@ class PurchaseLog:
         if threads:
             con.execute(f"set threads = {int(threads)}")
         p, a, c = purchases, articles, customers  # noqa: F841  (DuckDB reads them by name)
-        con.execute("create table purchases as select customer_id, article_id, cast(t_dat as date) as t_dat,"
-                    " cast(price as double) as price, cast(quantity as integer) as quantity from p")
+        # ``cix``: an integer code per customer. Ids are strings (64 hex characters at H&M); joins,
+        # groupings and window partitions on an integer are about twice as fast at 31.8M purchases.
+        con.execute("create table customer_codes as select customer_id, (row_number() over (order by customer_id))"
+                    "::integer as cix from (select distinct customer_id from p)")
+        con.execute("create table purchases as select p.customer_id, k.cix, p.article_id, cast(p.t_dat as date)"
+                    " as t_dat, cast(p.price as double) as price, cast(p.quantity as integer) as quantity"
+                    " from p left join customer_codes k using (customer_id)")
         con.execute(f"create table articles as select {', '.join(ARTICLE_COLUMNS)} from a")
         con.execute(f"create table customers as select {', '.join(CUSTOMER_COLUMNS)} from c")
         return cls(con)

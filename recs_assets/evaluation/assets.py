@@ -4,6 +4,7 @@ three baselines, for the same customers; the RecList report for every list; the 
 
 import base64
 import tempfile
+import time
 
 from dagster import (
     AssetCheckResult,
@@ -74,13 +75,17 @@ def evaluation(
         raise Failure(f"ranker {ranker['key']} was fitted on candidates {ranker['candidates_key']}, not the"
                       f" current {candidates['key']}: materialize ranker first")
     k = config.k
+    start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
     cutoff = candidates["windows"]["test"]
     truth, popularity = test_week_truth(log, cutoff, candidates["label_days"])
     buyers = truth["customer_id"].unique()
-    lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k)
+    lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k,
+                       progress=lambda m: context.log.info(f"{m} ({time.perf_counter() - start:.0f}s so far)"))
     modelled = set(warehouse.query("select distinct customer_id from marts.test_transactions")["customer_id"])
     embeddings = read_item_embeddings(model_store, candidates)
+    context.log.info(f"{len(lists)} lists for {len(buyers):,} test-week buyers in {time.perf_counter() - start:.0f}s;"
+                     " RecList next, one suite per list")
 
     results, miss = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +94,8 @@ def evaluation(
                                     name, tmp)
             suite(verbose=False)
             results[name] = suite.results()
+            context.log.info(f"RecList {name}: {config.gate_metric} {results[name][config.gate_metric]:.4f};"
+                             f" {time.perf_counter() - start:.0f}s so far")
             miss[name] = {f: results[name][f"miss_rate_by_{f}"] for f in SLICE_FAMILIES}
         report_uri = model_store.publish_dir(tmp, f"evaluation/{ranker['key']}")
     known = {name: accuracy(recs, truth[truth["customer_id"].isin(modelled)], k) for name, recs in lists.items()}

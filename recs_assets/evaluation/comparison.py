@@ -24,14 +24,16 @@ BIN_ORDER = {
 }
 
 
-def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int) -> dict[str, pd.DataFrame]:
+def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, progress=None) -> dict[str, pd.DataFrame]:
     """List name → customer_id, items, scores for every customer of ``customers``. ``scored_parts``:
     the test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank), one
-    frame per chunk of customers."""
+    frame per chunk of customers. ``progress(message)`` hears of each step (e.g. a run log)."""
+    progress = progress or (lambda message: None)
     fallback = popular_before(log, cutoff, k)
     customers = pd.Series(pd.unique(pd.Series(customers)), dtype=object)
     served, two_tower, covered = [], [], set()
-    for scored in scored_parts:
+    for part, scored in enumerate(scored_parts, 1):
+        progress(f"test lists: scored part {part}, {scored['customer_id'].nunique():,} customers")
         mine = pd.Series(scored["customer_id"].unique(), dtype=object)
         mine = mine[mine.isin(customers)]
         covered.update(mine)
@@ -45,13 +47,12 @@ def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int) -> dic
     def whole(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.concat(parts, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
 
-    return {
-        "served": whole(served),
-        "two_tower": whole(two_tower),
-        "popularity": top_lists(nothing, [], k, customers, fallback),
-        "repurchase_then_popular": repurchase_then_popular(log, customers, cutoff, k),
-        "als": als_lists(log, customers, cutoff, k),
-    }
+    out = {"served": whole(served), "two_tower": whole(two_tower),
+           "popularity": top_lists(nothing, [], k, customers, fallback),
+           "repurchase_then_popular": repurchase_then_popular(log, customers, cutoff, k)}
+    progress("test lists: fitting ALS on every purchase before the test week")
+    out["als"] = als_lists(log, customers, cutoff, k)
+    return out
 
 
 def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -> dict[str, float]:

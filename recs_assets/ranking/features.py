@@ -22,32 +22,31 @@ CUSTOMER_FEATURES = ["age", "c_count", "c_count_4w", "c_distinct", "c_days_since
 FEATURES = SOURCE_FEATURES + PAIR_FEATURES + ITEM_FEATURES + CUSTOMER_FEATURES
 
 _SQL = """
-with hist as (
-    select * from purchases where t_dat < $cutoff
-), who as (
-    select distinct customer_id from cands
-), mine as (
-    select h.* from hist h join who using (customer_id)
+with k as materialized (
+    -- the customer's integer code (PurchaseLog's cix): every join and grouping below runs on it
+    select c.*, codes.cix from cands c left join customer_codes codes using (customer_id)
+), mine as materialized (
+    select p.* from purchases p semi join (select distinct cix from k) w using (cix) where p.t_dat < $cutoff
 ), ui as (
-    select customer_id, article_id, count(*) as ui_count, sum(quantity) as ui_quantity,
+    select cix, article_id, count(*) as ui_count, sum(quantity) as ui_quantity,
            date_diff('day', max(t_dat), $cutoff) as ui_days_since,
            case when count(*) > 1 then date_diff('day', min(t_dat), max(t_dat)) / (count(*) - 1.0) end as ui_interval
     from mine group by 1, 2
 ), cust as (
-    select customer_id, count(*) as c_count,
+    select cix, count(*) as c_count,
            count(*) filter (where t_dat >= $cutoff - to_days(28)) as c_count_4w,
            count(distinct article_id) as c_distinct,
            date_diff('day', max(t_dat), $cutoff) as c_days_since, avg(price) as c_price,
            1.0 - count(distinct article_id) / count(*) as c_repeat_share
     from mine group by 1
 ), c_type as (
-    select m.customer_id, a.product_type_no, count(*) as n
+    select m.cix, a.product_type_no, count(*) as n
     from mine m join articles a using (article_id) group by 1, 2
 ), c_colour as (
-    select m.customer_id, a.colour_group_code, count(*) as n
+    select m.cix, a.colour_group_code, count(*) as n
     from mine m join articles a using (article_id) group by 1, 2
 )
-select k.*,
+select k.* exclude (cix),
        coalesce(ui.ui_count, 0) as ui_count, coalesce(ui.ui_quantity, 0) as ui_quantity,
        ui.ui_days_since, ui.ui_interval, ui.ui_days_since / nullif(ui.ui_interval, 0) as ui_cycle,
        coalesce(ct.n, 0) as same_type_count, coalesce(cc.n, 0) as same_colour_count,
@@ -58,35 +57,31 @@ select k.*,
        c.age, coalesce(cu.c_count, 0) as c_count, coalesce(cu.c_count_4w, 0) as c_count_4w,
        coalesce(cu.c_distinct, 0) as c_distinct, cu.c_days_since, cu.c_price,
        i.item_price / nullif(cu.c_price, 0) as price_ratio, cu.c_repeat_share
-from cands k
-left join ui on ui.customer_id = k.customer_id and ui.article_id = k.article_id
+from k
+left join ui on ui.cix = k.cix and ui.article_id = k.article_id
 left join {items} i on i.article_id = k.article_id
 left join articles a on a.article_id = k.article_id
 left join customers c on c.customer_id = k.customer_id
-left join cust cu on cu.customer_id = k.customer_id
-left join c_type ct on ct.customer_id = k.customer_id and ct.product_type_no = a.product_type_no
-left join c_colour cc on cc.customer_id = k.customer_id and cc.colour_group_code = a.colour_group_code
+left join cust cu on cu.cix = k.cix
+left join c_type ct on ct.cix = k.cix and ct.product_type_no = a.product_type_no
+left join c_colour cc on cc.cix = k.cix and cc.colour_group_code = a.colour_group_code
 order by k.customer_id, k.article_id
 """
 
 
 _ITEMS_SQL = """
-with hist as (
-    select * from purchases where t_dat < $cutoff
-), item as (
-    select article_id,
-           count(*) filter (where t_dat >= $cutoff - to_days(7)) as pop_1w,
-           count(*) filter (where t_dat >= $cutoff - to_days(28)) as pop_4w,
-           count(*) filter (where t_dat >= $cutoff - to_days(84)) as pop_12w,
-           count(distinct customer_id) as item_buyers,
-           avg(price) as item_price,
-           date_diff('day', min(t_dat), $cutoff) as item_age_days
-    from hist group by 1
-), item_repeat as (
-    select article_id, avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
-    from (select article_id, customer_id, count(*) as n from hist group by 1, 2) group by 1
+with ac as (  -- one (article, customer) aggregate feeds every article feature
+    select article_id, cix, count(*) as n,
+           count(*) filter (where t_dat >= $cutoff - to_days(7)) as n_1w,
+           count(*) filter (where t_dat >= $cutoff - to_days(28)) as n_4w,
+           count(*) filter (where t_dat >= $cutoff - to_days(84)) as n_12w,
+           sum(price) as spend, min(t_dat) as first_day
+    from purchases where t_dat < $cutoff group by 1, 2
 )
-select i.*, r.item_repeat_rate from item i left join item_repeat r using (article_id)
+select article_id, sum(n_1w) as pop_1w, sum(n_4w) as pop_4w, sum(n_12w) as pop_12w, count(*) as item_buyers,
+       sum(spend) / sum(n) as item_price, date_diff('day', min(first_day), $cutoff) as item_age_days,
+       avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
+from ac group by 1
 """
 
 

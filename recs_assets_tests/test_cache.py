@@ -236,3 +236,19 @@ def test_the_pipeline_resources_build_the_same_caches_the_api_reads(tmp_path):
     assert resources.SQLiteCache(path=path).plain() == SQLiteCache(path=path)
     resources.SQLiteCache(path=path).publish("v1", rows(3, tag=1), [1], "a")
     assert SQLiteCache(path=path).get("u2")["items"][0] == 100
+
+
+def test_sqlite_readers_keep_their_connection_see_each_flip_and_notice_a_removed_file(tmp_path):
+    """The API's reader stays open between requests; a publish through the file is seen at the next
+    read, and a removed file reads as unavailable, not as the rows the open connection still holds."""
+    live = SQLiteCache(path=str(tmp_path / "cache.sqlite"))
+    live.publish("v1", rows(5, tag=1), fallback=[1], model_version="m1")
+    assert live.get("u1")["items"] == [100, 101, 102]
+    first = live._readers.con
+    assert live.get("u2")["items"] == [100, 101, 102] and live._readers.con is first  # kept
+    SQLiteCache(path=str(tmp_path / "cache.sqlite")).publish("v2", rows(5, tag=2), fallback=[2], model_version="m2")
+    assert live.get("u1")["items"] == [200, 201, 202] and live.current_version() == "v2"
+    assert live._readers.con is first
+    (tmp_path / "cache.sqlite").unlink()
+    with pytest.raises(CacheUnavailable):
+        live.get("u1")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -49,6 +51,8 @@ class PublishReport:
 class RecommendationCache:
     """What the pipeline and the API need of a cache; SQLite and DynamoDB implement it."""
 
+    local_reads = False  # True when a read is a local file access (microseconds), not a network call
+
     def publish(self, version: str, rows: Iterable[Recommendation], fallback: list, model_version: str) -> PublishReport:
         raise NotImplementedError
 
@@ -78,6 +82,8 @@ create table if not exists recommendations (
 );
 create table if not exists pointer (name text primary key, version text not null);
 """
+_CURRENT = ("select v.version, v.model_version, v.fallback, v.created_at from pointer p "
+            "join versions v on v.version = p.version where p.name = 'current'")
 
 
 @dataclass
@@ -87,6 +93,22 @@ class SQLiteCache(RecommendationCache):
 
     path: str
     batch_size: int = 10_000
+    local_reads = True
+    _readers: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's reading connection, kept open between requests (opening one per request
+        cost more than the query). Reopened when the file was replaced; CacheUnavailable when it is gone."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except OSError as exc:
+            raise CacheUnavailable(f"recommendation cache {self.path} does not exist (nothing published yet?)") from exc
+        held = getattr(self._readers, "con", None)
+        if held is None or self._readers.inode != inode:
+            if held is not None:
+                held.close()
+            self._readers.con, self._readers.inode = self._connect(), inode
+        return self._readers.con
 
     def _connect(self, create: bool = False) -> sqlite3.Connection:
         if not create and not Path(self.path).exists():
@@ -102,13 +124,7 @@ class SQLiteCache(RecommendationCache):
             raise CacheUnavailable(f"recommendation cache {self.path}: {exc}") from exc
 
     def current_version(self) -> str | None:
-        con = self._connect()
-        try:
-            row = con.execute("select version from pointer where name = 'current'").fetchone()
-        except sqlite3.Error as exc:
-            raise CacheUnavailable(f"recommendation cache {self.path}: {exc}") from exc
-        finally:
-            con.close()
+        row = self._read_one("select version from pointer where name = 'current'")
         return row[0] if row else None
 
     def publish(self, version: str, rows: Iterable[Recommendation], fallback: list, model_version: str) -> PublishReport:
@@ -152,37 +168,29 @@ class SQLiteCache(RecommendationCache):
             con.execute("commit")
         return len(batch)
 
-    def _current(self, con: sqlite3.Connection):
-        return con.execute(
-            "select v.version, v.model_version, v.fallback, v.created_at from pointer p "
-            "join versions v on v.version = p.version where p.name = 'current'"
-        ).fetchone()
+    def _read_one(self, sql: str, params: tuple = ()):
+        """One row of one statement on this thread's reader (one statement: one snapshot, so the
+        pointer and what it points to are read together)."""
+        con = self._reader()
+        try:
+            return con.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            self._readers.con = None
+            con.close()
+            raise CacheUnavailable(f"recommendation cache {self.path}: {exc}") from exc
 
     def get(self, user_id: str) -> dict | None:
-        con = self._connect()
-        try:
-            row = con.execute(
-                "select r.items, r.scores, v.model_version, v.created_at from pointer p "
-                "join versions v on v.version = p.version "
-                "join recommendations r on r.version = p.version and r.user_id = ? where p.name = 'current'",
-                (user_id,),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise CacheUnavailable(f"recommendation cache {self.path}: {exc}") from exc
-        finally:
-            con.close()
+        row = self._read_one(
+            "select r.items, r.scores, v.model_version, v.created_at from pointer p "
+            "join versions v on v.version = p.version "
+            "join recommendations r on r.version = p.version and r.user_id = ? where p.name = 'current'",
+            (user_id,))
         if row is None:
             return None
         return {"items": json.loads(row[0]), "scores": json.loads(row[1]), "model_version": row[2], "created_at": row[3]}
 
     def fallback(self) -> dict:
-        con = self._connect()
-        try:
-            row = self._current(con)
-        except sqlite3.Error as exc:
-            raise CacheUnavailable(f"recommendation cache {self.path}: {exc}") from exc
-        finally:
-            con.close()
+        row = self._read_one(_CURRENT)
         if row is None:
             raise CacheUnavailable(f"recommendation cache {self.path} has no published version")
         return {"items": json.loads(row[2]), "scores": None, "model_version": row[1], "created_at": row[3]}

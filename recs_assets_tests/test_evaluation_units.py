@@ -59,3 +59,20 @@ def test_item_popularity_mred_leaves_out_articles_no_list_could_hold():
                           "miss": [True, False, True, False, True, True]})
     assert mred(pairs, "item_popularity") == pytest.approx(0.0)
     assert miss_rates(pairs, "item_popularity")["new"] == 1.0  # still reported
+
+
+def test_reclist_keeps_its_table_in_the_report_not_on_stdout(tmp_path, capsys):
+    from recs_assets.evaluation.scoring import truth_with_slices
+    from recs_assets.evaluation.suite import EvaluationData, PurchaseRecList
+
+    bought = pd.DataFrame({"customer_id": ["a", "a", "b"], "article_id": [1, 2, 3], "age": [30, 30, None],
+                           "product_group_name": ["x", "y", "x"]})
+    popularity = pd.Series({1: 5, 2: 1, 3: 2, 4: 9})
+    truth = truth_with_slices(bought, pd.Series({"a": 3}), popularity)
+    lists = pd.DataFrame({"customer_id": ["a", "b"], "items": [[1, 4], [4, 3]], "scores": [[2.0, 1.0], [2.0, 1.0]]})
+    suite = PurchaseRecList(EvaluationData(lists, truth, 4, popularity.to_dict(), k=2, min_slice_pairs=1), "m", tmp_path)
+    suite()
+    assert capsys.readouterr().out == ""
+    table = (suite.report_dir / "results" / "table.txt").read_text()
+    assert "map_at_k" in table and "mred" in table
+    assert suite.results()["hit_rate_at_k"] == 1.0  # a's list holds 1, b's holds 3

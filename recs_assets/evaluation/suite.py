@@ -1,11 +1,14 @@
 """The RecList behavioural suite: accuracy, sliced miss rates (MRED), "being less wrong", diversity,
 coverage and popularity bias, each a ``@rec_test`` over one recommender's top-k lists.
 
-A run writes RecList's report folder (results/report.json, plots/*.png) under ``report_root``.
+A run writes RecList's report folder (results/report.json, plots/*.png) under ``report_root``, and
+the result table RecList prints into it (results/table.txt) instead of the run's output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +128,14 @@ class PurchaseRecList(RecList):
         """Miss rate equality difference per slice family (0 = every slice served alike); slices with
         fewer than min_slice_pairs (user, item) pairs are left out as noise."""
         return {family: slices.mred(self._pairs, family, self.data.min_slice_pairs) for family in SLICE_FAMILIES}
+
+    def __call__(self, *args, **kwargs):
+        """Run every test. RecList prints a progress bar and its full result table to stdout whatever
+        ``verbose`` says (hundreds of lines per list in ``make run``): both go to results/table.txt."""
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            super().__call__(*args, **kwargs)
+        (self.report_dir / "results" / "table.txt").write_text(printed.getvalue())
 
     def results(self) -> dict:
         """Test name → result, after the suite has run."""

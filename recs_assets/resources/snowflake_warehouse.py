@@ -33,7 +33,9 @@ class _SnowflakeLoad:
         suffix = re.sub(r"\W", "_", load_id)[:40]
         self.stage_schema = f"{schema}_load_{suffix}".upper()
         with conn.cursor() as cur:
-            cur.execute(f"create or replace schema {self.stage_schema}")  # a killed run's staging: start afresh
+            # a killed run's staging: start afresh (two statements: the emulator cannot replace a schema with tables)
+            cur.execute(f"drop schema if exists {self.stage_schema} cascade")
+            cur.execute(f"create schema {self.stage_schema}")
             for table, columns in tables.items():
                 cur.execute(create_table_sql(self.qualified(table), columns))
 
@@ -64,7 +66,7 @@ class _SnowflakeLoad:
         with self.conn.cursor() as cur:
             cur.execute(f"create schema if not exists {self.schema}")
             cur.execute(f"alter schema {self.schema} swap with {self.stage_schema}")
-            cur.execute(f"drop schema {self.stage_schema}")  # now holds the previous tables
+            cur.execute(f"drop schema {self.stage_schema} cascade")  # now holds the previous tables
 
     def _publish_append(self) -> None:
         with self.conn.cursor() as cur:
@@ -82,11 +84,11 @@ class _SnowflakeLoad:
             except BaseException:
                 cur.execute("rollback")
                 raise
-            cur.execute(f"drop schema {self.stage_schema}")
+            cur.execute(f"drop schema {self.stage_schema} cascade")  # cascade: Snowflake's default, said aloud
 
     def discard(self) -> None:
         with self.conn.cursor() as cur:
-            cur.execute(f"drop schema if exists {self.stage_schema}")
+            cur.execute(f"drop schema if exists {self.stage_schema} cascade")
 
 
 class SnowflakeWarehouse(Warehouse):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,33 @@ def test_wandb_offline_runs_are_written(pipeline):
     assert len(runs) >= len(TRAINED) + 1  # one per partition and the comparison
     meta = _metadata(pipeline["trained"][TRAINED[0]], "trained_model")
     assert "offline-run-" in meta["wandb"]
+
+
+def test_best_model_links_the_comparison_report_saved_beside_the_offline_runs(pipeline):
+    import json
+
+    meta = _metadata(pipeline["best"], "best_model")
+    saved = json.loads(open(meta["wandb_report"]).read())
+    assert meta["wandb_report"].startswith(str(pipeline["root"])) and saved["spec"]["best"] == meta["best_partition"]
+    grid = next(b for b in saved["definition"]["blocks"] if b["type"] == "PanelGrid")
+    [runs] = grid["runsets"]
+    assert runs["filters"] == f"Config('features') == '{saved['spec']['features']}'"
+    assert saved["spec"]["features"] == meta["features"]
+
+
+def test_comparison_report_shows_the_metric_per_partition_and_per_hyperparameter():
+    from recs_assets.training.report import ReportSpec, build_report, definition
+
+    spec = ReportSpec(project="p", entity="", features="features/abc", metric="recall_at_12",
+                      params=("learning_rate", "batch_size"), best="lr0.01-bs1024", reason="highest recall_at_12")
+    report = definition(build_report(spec))
+    kinds = [b["type"] for b in report["blocks"]]
+    assert kinds == ["H1", "P", "PanelGrid"] and "lr0.01-bs1024" in report["blocks"][1]["text"]
+    panels = {p["type"]: p for p in report["blocks"][2]["panels"]}
+    assert set(panels) == {"BarPlot", "ParallelCoordinatesPlot", "ScatterPlot", "RunComparer"}
+    assert [p for p in report["blocks"][2]["panels"] if p["type"] == "ScatterPlot"].__len__() == 2
+    columns = json.dumps(panels["ParallelCoordinatesPlot"]["columns"])
+    assert all(name in columns for name in ("learning_rate", "batch_size", "recall_at_12"))
 
 
 def test_best_model_picks_highest_validation_metric(pipeline):

@@ -22,6 +22,7 @@ from recs_assets.features.workflow import read_transformed
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.tracker import ExperimentTracker
 from recs_assets.training.grid import BY_KEY, GRID
+from recs_assets.training.report import ReportSpec, save_report
 from recs_assets.training.selection import comparison_table, select_best
 
 hyperparameter_partitions = StaticPartitionsDefinition([p.key for p in GRID])
@@ -30,6 +31,17 @@ hyperparameter_partitions = StaticPartitionsDefinition([p.key for p in GRID])
 def _group(context: AssetExecutionContext) -> str:
     """W&B group: the backfill when partitions run as one (each partition is its own Dagster run)."""
     return context.run.tags.get("dagster/backfill", context.run_id)
+
+
+def _comparison_report(tracker: ExperimentTracker, spec: ReportSpec) -> str:
+    """The W&B Report's URL (online), the file holding its definition (offline), or why there is none."""
+    mode = tracker.resolved_mode()
+    if mode == "disabled":
+        return "none: tracking disabled"
+    try:
+        return save_report(spec, online=mode == "online", offline_dir=tracker.dir)
+    except Exception as exc:  # W&B must never stop the pipeline
+        return f"not saved: {type(exc).__name__}: {exc}"
 
 
 class TrainingConfig(Config):
@@ -159,6 +171,9 @@ def best_model(
     ])
     run.summarize({"best": best, "reason": reason})
     run.finish()
+    report = _comparison_report(tracker, ReportSpec(
+        project=tracker.project, entity=tracker.entity or "", features=nvt_workflow["key"], metric=config.metric,
+        params=tuple(results[best]["params"]), best=best, reason=reason))
     context.log.info(f"best model: {best} ({reason})")
     return Output(
         {**results[best], "reason": reason, "metric": config.metric},
@@ -172,5 +187,6 @@ def best_model(
             "features": nvt_workflow["key"],
             "comparison": MetadataValue.md(table),
             "wandb_comparison": run.location,
+            "wandb_report": report,
         },
     )

@@ -8,7 +8,7 @@ SOURCE ?= synthetic
 export RECS_DATA_DIR ?= $(CURDIR)/data/$(SOURCE)
 export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
-.PHONY: install manifest run test dev serve bench bench-e2e clean
+.PHONY: install manifest run test dev serve bench bench-e2e bench-api clean
 
 install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -40,6 +40,9 @@ bench: manifest  ## benchmarks: raw data + marts, training, serving, then the mu
 	$(UV) run python -m benchmarks.training
 	$(UV) run python -m benchmarks.serving
 	$(UV) run python -m benchmarks.ranking
+
+bench-api: install  ## the API at about 1,000 req/s from wrk while a new version is published (needs wrk)
+	$(UV) run python -m benchmarks.api_load
 
 SCALE ?= 0.01
 bench-e2e: manifest  ## the whole graph at SCALE (synthetic) in a fresh folder: time and peak RSS per step

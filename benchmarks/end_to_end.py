@@ -148,8 +148,9 @@ def main() -> None:
                  if s["start"] < start else s for s in steps]
         steps = [s for s in steps if s is not None]
         steps = list({s["step"]: s for s in steps}.values())  # a step run again replaces its earlier figures
-        stages = before["stages"][:args.resume_at - 1] + stages
-        wall += before["wall_seconds"]
+        kept = before["stages"][:args.resume_at - 1]
+        stages = kept + stages
+        wall += sum(s["seconds"] for s in kept)  # the earlier stages' time, not the earlier total
     raw = next((s["assets"].get("raw_transactions", {}) for s in steps if s["step"] == "raw_tables"), {})
     result = {
         "scale": args.scale, "stages_run": f"first {args.first}" if args.first else "all",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -40,6 +41,7 @@ print(json.dumps({"keys": sorted(keys), "deps": deps, "resources": resources, "h
 """
 
 
+@functools.lru_cache(maxsize=None)  # one load per environment for the whole module (each takes seconds)
 def _load(env: str) -> dict:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SNOWFLAKE_")}
     environ["RECS_ENV"] = env

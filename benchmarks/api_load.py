@@ -71,10 +71,24 @@ def publish(path: Path, version: str, n: int, seed: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_api(data: Path, workers: int = 1) -> tuple[str, subprocess.Popen]:
+    """``make serve``'s app (uvicorn, ``workers`` processes) over the SQLite cache in ``data`` on a free
+    loopback port, once its /health answers: (base URL, server process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RECS_ENV": "local", "RECS_DATA_DIR": str(data)}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "recs_service.api:app_from_environment",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                               "--no-access-log", "--log-level", "warning"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return url, server
 
 
 def parse_wrk(out: str) -> dict:
@@ -120,19 +134,8 @@ def main() -> None:
         ids.write_text("\n".join(f"c{i:07d}" if i % 10 else f"new{i}" for i in range(0, args.users, 7)))
         script = data / "load.lua"
         script.write_text(LUA % {"delay_ms": 1000.0 * args.connections / args.rate})
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "RECS_ENV": "local", "RECS_DATA_DIR": str(data)}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "recs_service.api:app_from_environment",
-                                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                                   "--no-access-log", "--log-level", "warning"], env=env)
+        url, server = start_api(data, args.workers)
         try:
-            for _ in range(200):
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             run_wrk(url, script, ids, args.connections, 3)  # warm-up, not recorded
             phases = {"before": run_wrk(url, script, ids, args.connections, args.seconds)}
             second = publish(cache, "v2", args.users, 2)

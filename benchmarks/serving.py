@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -101,27 +98,14 @@ def bench_publish(n_sqlite: int, n_dynamo: int) -> list[dict]:
 def bench_api(n_users: int, rate: float, seconds: float) -> list[dict]:
     import httpx
 
+    from benchmarks.api_load import start_api
     from recs_service.caches import Recommendation, SQLiteCache
 
     with tempfile.TemporaryDirectory() as tmp:
         SQLiteCache(path=f"{tmp}/recommendations.sqlite").publish(
             "v1", (Recommendation(f"user{i}", list(range(12)), [0.5] * 12) for i in range(n_users)), [1], "bench")
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        env = {**os.environ, "RECS_ENV": "local", "RECS_DATA_DIR": tmp}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "recs_service.api:app_from_environment",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
+        url, server = start_api(Path(tmp))
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
             n = int(rate * seconds)
             rng = np.random.default_rng(1)
             users = [f"user{u}" if u < n_users else f"new{u}" for u in rng.integers(0, int(n_users * 1.05), n)]

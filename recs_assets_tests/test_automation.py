@@ -36,6 +36,16 @@ def _history_and_last_week(directory: Path) -> pd.DataFrame:
     return transactions[last_week].reset_index(drop=True)
 
 
+def _ingest(defs, instance, sensed, raise_on_error=True):
+    """Do what the daemon does with the sensor's result: add the new partitions, run the request."""
+    for partitions in sensed.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(partitions.partitions_def_name, list(partitions.partition_keys))
+    [request] = sensed.run_requests
+    return defs.resolve_job_def("ingest_landed_file").execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags, resources=defs.resources,
+        partition_key=request.partition_key, raise_on_error=raise_on_error)
+
+
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     root = tmp_path_factory.mktemp("platform")
@@ -86,9 +96,7 @@ def landed(platform):
     sensed = _sense(defs, instance)
     again = _sense(defs, instance, cursor=sensed.cursor)  # the next tick, file still waiting for its run
     [request] = sensed.run_requests
-    job = defs.resolve_job_def("ingest_landed_file")
-    ingest = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
-                                    resources=defs.resources)
+    ingest = _ingest(defs, instance, sensed)
     wave, ticks, cursor = settle(defs, instance, platform["cursor"])
     after_load = _sense(defs, instance, cursor=sensed.cursor)
     return {**platform, "new_week": new_week, "sensed": sensed, "again": again, "request": request,
@@ -97,7 +105,9 @@ def landed(platform):
 
 def test_a_new_file_is_requested_once(landed):
     request = landed["request"]
-    assert request.run_key.startswith("landed_")
+    assert request.run_key.startswith("landed_") and request.partition_key == request.run_key
+    [added] = landed["sensed"].dynamic_partitions_requests
+    assert list(added.partition_keys) == [request.partition_key]
     config = request.run_config["ops"]["landed_transactions"]["config"]
     assert config["name"] == "transactions_next_week.csv"
     assert isinstance(landed["again"], SkipReason)
@@ -154,10 +164,9 @@ def test_a_bad_file_is_quarantined_and_the_run_fails(landed):
     bad = landed["new_week"].head(20).copy()
     bad.loc[bad.index[:3], "customer_id"] = "nobody"
     bad.to_csv(landing / "bad.csv", index=False)
-    [request] = _sense(defs, instance, cursor=landed["sensor_cursor"]).run_requests
+    sensed = _sense(defs, instance, cursor=landed["sensor_cursor"])
     before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
-    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
-        run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)
+    result = _ingest(defs, instance, sensed, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.event_specific_data.error.message
@@ -176,14 +185,37 @@ def test_a_file_overwritten_after_the_sensor_saw_it_loads_nothing(landed):
     landing = Path(defs.resources["landing"].root)
     week = landed["new_week"].head(30).copy()
     week.to_csv(landing / "late.csv", index=False)
-    [request] = _sense(defs, instance, cursor=landed["sensor_cursor"]).run_requests
+    sensed = _sense(defs, instance, cursor=landed["sensor_cursor"])
     week.assign(price=week["price"] * 2).to_csv(landing / "late.csv", index=False)  # overwritten
     before = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
-    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
-        run_config=request.run_config, instance=instance, resources=defs.resources, raise_on_error=False)
+    result = _ingest(defs, instance, sensed, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "late.csv changed after the sensor fingerprinted it" in failure.event_specific_data.error.message
     after = defs.resources["warehouse"].query("select count(*) as n from landing.landed_transactions")["n"][0]
     assert after == before and (landing / "late.csv").exists()
     (landing / "late.csv").unlink()  # leave the landing zone as the other tests expect it
+
+
+def test_a_loaded_partition_materialized_again_reloads_its_archived_file_once(landed):
+    """What "Materialize all" (or a click on one partition) does to a loaded file: no run config, the
+    file is found in the archive by the partition's load id and reloaded, its rows there once."""
+    defs, instance, request = landed["defs"], landed["instance"], landed["request"]
+    job = defs.resolve_job_def("ingest_landed_file")
+    count = "select count(*) as n from landing.landed_transactions where load_id = '{}'".format(request.partition_key)
+    before = defs.resources["warehouse"].query(count)["n"][0]
+    result = job.execute_in_process(instance=instance, resources=defs.resources, partition_key=request.partition_key)
+    [materialization] = result.asset_materializations_for_node("landed_transactions")
+    assert materialization.metadata["archived_to"].value.endswith("transactions_next_week.csv (reloaded)")
+    assert defs.resources["warehouse"].query(count)["n"][0] == before == len(landed["new_week"])
+
+
+def test_a_partition_without_its_file_fails_naming_it(landed):
+    defs, instance = landed["defs"], landed["instance"]
+    missing = "landed_" + "f" * 20
+    instance.add_dynamic_partitions("landed_files", [missing])
+    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
+        instance=instance, resources=defs.resources, partition_key=missing, raise_on_error=False)
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert f"no file with the content of partition {missing}" in failure.event_specific_data.error.message
+    instance.delete_dynamic_partition("landed_files", missing)

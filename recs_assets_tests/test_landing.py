@@ -95,9 +95,14 @@ def test_local_zone_lists_only_finished_data_files(tmp_path):
     zone = LocalLandingZone(root=str(tmp_path))
     [file] = zone.list_files()
     assert file.name == "a.csv" and file.size == 1 and len(file.fingerprint) == 64
+    assert zone.locate(file.load_id) == (file, False)
     archived = zone.archive(file)
     assert not (tmp_path / "a.csv").exists() and archived.endswith(f"{file.fingerprint[:12]}-a.csv")
     assert zone.list_files() == []
+    # a loaded file is found again by its load id, in the archive (a partition materialized again)
+    stored, in_archive = zone.locate(file.load_id)
+    assert in_archive and stored.name == f"archive/{file.fingerprint[:12]}-a.csv" and zone.read_verified(stored) == b"x"
+    assert zone.locate("landed_" + "0" * 20) is None
 
 
 def test_s3_zone_over_http(moto_endpoint):
@@ -111,6 +116,8 @@ def test_s3_zone_over_http(moto_endpoint):
     zone = S3LandingZone(bucket="recs", prefix="landing/", endpoint_url=moto_endpoint)
     [file] = zone.list_files()
     assert file.name == "week.csv" and zone.read("week.csv") == b"a"
+    [old] = zone.list_files("archive")
+    assert old.name == "archive/old.csv" and zone.locate(old.load_id) == (old, True) and zone.read_verified(old) == b"b"
     where = zone.quarantine(file, "week.csv: bad")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="recs", Prefix="landing/quarantine/")["Contents"]}
     assert where.startswith("s3://recs/landing/quarantine/") and len(keys) == 2

@@ -56,11 +56,22 @@ def _stored_name(file: LandedFile) -> str:
 class LandingZone(ConfigurableResource):
     """What the sensor and the landed_transactions asset need of a landing location."""
 
-    def list_files(self) -> list[LandedFile]:
+    def list_files(self, folder: str = "") -> list[LandedFile]:
+        """Files waiting in the landing location, or (``folder="archive"``) the loaded ones kept in
+        its archive, named relative to the landing location."""
         raise NotImplementedError
 
     def read(self, name: str) -> bytes:
         raise NotImplementedError
+
+    def locate(self, load_id: str) -> tuple[LandedFile, bool] | None:
+        """The file whose content has ``load_id`` and whether it is already archived (loaded before),
+        looking first among the waiting files, then in the archive; ``None`` if neither holds it."""
+        for folder in ("", ARCHIVE):
+            for file in self.list_files(folder):
+                if file.load_id == load_id:
+                    return file, bool(folder)
+        return None
 
     def read_verified(self, file: LandedFile) -> bytes:
         """``file``'s bytes, or ``LandedFileChanged`` if they are not the ones it was fingerprinted from."""
@@ -91,8 +102,8 @@ class LocalLandingZone(LandingZone):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def list_files(self) -> list[LandedFile]:
-        root = Path(self.root)
+    def list_files(self, folder: str = "") -> list[LandedFile]:
+        root = Path(self.root, folder)
         if not root.is_dir():
             return []
         files = []
@@ -101,7 +112,7 @@ class LocalLandingZone(LandingZone):
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
-            files.append(LandedFile(path.name, digest.hexdigest(), path.stat().st_size))
+            files.append(LandedFile(str(PurePosixPath(folder, path.name)), digest.hexdigest(), path.stat().st_size))
         return files
 
     def read(self, name: str) -> bytes:
@@ -135,15 +146,15 @@ class S3LandingZone(LandingZone):
     def _key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
 
-    def list_files(self) -> list[LandedFile]:
-        pages = self._client().get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"  # archive/ and quarantine/ are not listed
+    def list_files(self, folder: str = "") -> list[LandedFile]:
+        pages = self._client().get_paginator("list_objects_v2").paginate(  # sub-folders are not listed
+            Bucket=self.bucket, Prefix=self.prefix + (f"{folder}/" if folder else ""), Delimiter="/"
         )
         files = []
         for page in pages:
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(self.prefix):]
-                if _is_candidate(name):
+                if _is_candidate(PurePosixPath(name).name):
                     etag = obj["ETag"].strip('"')
                     # a multipart ETag ("<md5 of part md5s>-<parts>") is no content hash: hash the bytes
                     fingerprint = etag if "-" not in etag else hashlib.sha256(self.read(name)).hexdigest()

@@ -1,5 +1,8 @@
 """The landing sensor: one run of ``ingest_landed_file`` per new transaction file, never two for one file.
 
+Each new file content becomes a partition of ``landed_transactions`` (its load id) in the same tick
+that requests its run, so every landed file shows in the UI as a partition with its own lineage.
+
 Three things keep a file from being loaded twice: the cursor (content fingerprints already requested,
 kept in Dagster's storage, so it survives restarts), the run key (the file's load id: Dagster launches
 a sensor's run key once), and the load itself (it replaces rows of its load id, so a retried run
@@ -25,7 +28,7 @@ from dagster import (
 )
 
 from recs_assets.automation.landing_zone import LandedFile, LandingZone
-from recs_assets.ingest.landed_assets import LandedFileConfig, landed_transactions
+from recs_assets.ingest.landed_assets import LandedFileConfig, landed_files, landed_transactions
 
 CURSOR_LIMIT = 5000  # fingerprints remembered; loaded files leave the landing zone, so this is plenty
 LANDING_TAG = "recs_assets/landing"
@@ -104,6 +107,7 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
         requests.append(
             RunRequest(
                 run_key=file.load_id,
+                partition_key=file.load_id,
                 run_config=RunConfig(
                     {"landed_transactions": LandedFileConfig(name=file.name, fingerprint=file.fingerprint, size=file.size)}
                 ),
@@ -111,4 +115,8 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
             )
         )
         context.log.info(f"requesting a load of {file.name} ({file.size} bytes, {file.fingerprint[:12]})")
-    return SensorResult(run_requests=requests, cursor=write_cursor(seen))
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[landed_files.build_add_request([file.load_id for file in new])],
+        cursor=write_cursor(seen),
+    )

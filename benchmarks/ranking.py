@@ -55,10 +55,12 @@ def _read_instance(data_dir: Path) -> dict:
 
 
 def _io_value(data_dir: Path, asset: str) -> dict:
+    """The asset's stored value (a typed reference, see recs_assets.artifacts) as plain data."""
+    import dataclasses
     import pickle
 
     path = data_dir / "io" / asset
-    return pickle.loads(path.read_bytes()) if path.exists() else {}
+    return dataclasses.asdict(pickle.loads(path.read_bytes())) if path.exists() else {}
 
 
 def run_source(source: str, work: Path) -> dict:

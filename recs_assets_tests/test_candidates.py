@@ -151,11 +151,15 @@ def test_fitting_windows_are_sampled_the_same_way_every_time_and_test_and_serve_
 
 
 def test_a_setting_that_changes_the_pool_changes_its_key_and_the_chunk_size_does_not():
-    from recs_assets.candidates.assets import CandidatesConfig, pool_key
+    from recs_assets.artifacts import ModelRef, candidates_key
+    from recs_assets.candidates.assets import CandidatesConfig, pool_settings
 
-    base = pool_key("data", CandidatesConfig(), "models/x/p")
-    assert pool_key("data", CandidatesConfig(chunk_customers=7), "models/x/p") == base
+    def pool_key(data, config, partition):
+        return candidates_key(data, pool_settings(config), ModelRef(features="x", partition=partition, uri=""))
+
+    base = pool_key("data", CandidatesConfig(), "p")
+    assert pool_key("data", CandidatesConfig(chunk_customers=7), "p") == base
     for changed in (CandidatesConfig(history_n=21), CandidatesConfig(retrieval_n=31), CandidatesConfig(max_fit_customers=5)):
-        assert pool_key("data", changed, "models/x/p") != base
-    assert pool_key("other", CandidatesConfig(), "models/x/p") != base
-    assert pool_key("data", CandidatesConfig(), "models/x/q") != base
+        assert pool_key("data", changed, "p") != base
+    assert pool_key("other", CandidatesConfig(), "p") != base
+    assert pool_key("data", CandidatesConfig(), "q") != base

@@ -29,23 +29,23 @@ def _gate(result):
 
 def test_every_list_is_scored_on_the_same_buyers_and_the_gate_names_the_strongest_baseline(evaluated):
     value = evaluated.output_for_node("evaluation")
-    assert set(value["lists"]) == LISTS and set(value["modelled_customers"]) == LISTS
-    baselines = {n: value["lists"][n]["map_at_k"] for n in ("popularity", "repurchase_then_popular", "als")}
+    assert set(value.lists) == LISTS and set(value.modelled_customers) == LISTS
+    baselines = {n: value.lists[n]["map_at_k"] for n in ("popularity", "repurchase_then_popular", "als")}
     strongest = max(baselines, key=baselines.get)
-    assert value["gate"]["strongest_baseline"] == strongest
-    served = value["lists"]["served"]["map_at_k"]
-    assert value["gate"]["lift"] == pytest.approx(served / baselines[strongest])
+    assert value.gate.strongest_baseline == strongest
+    served = value.lists["served"]["map_at_k"]
+    assert value.gate.lift == pytest.approx(served / baselines[strongest])
     gate = _gate(evaluated)
     assert f"strongest baseline {strongest}" in gate.metadata["reasons"].value
-    assert gate.passed == value["gate"]["passed"] == evaluated.success
-    assert value["test_buyers"] >= value["modelled_buyers"] > 0  # every buyer, and the two-tower's own
+    assert gate.passed == value.gate.passed == evaluated.success
+    assert value.test_buyers >= value.modelled_buyers > 0  # every buyer, and the two-tower's own
 
 
 def test_candidate_recall_and_the_ranker_report_are_in_the_metadata(staged_pipeline):
     staged = staged_pipeline["staged"]
     candidates = metadata(staged, "candidates")
     assert "| test |" in candidates["candidate_recall"] and "| validation |" in candidates["candidate_recall"]
-    recall = staged.output_for_node("candidate_generation", "candidates")["recall"]["test"]
+    recall = staged.output_for_node("candidate_generation", "candidates").recall["test"]
     assert 0 < recall["union"] <= 1 and recall["union"] >= max(recall[s] for s in ("history", "retrieval"))
     ranker = metadata(staged, "ranker")
     assert "| feature |" in ranker["feature_importance"] and "| lightgbm |" in ranker["search"]
@@ -55,7 +55,7 @@ def test_candidate_recall_and_the_ranker_report_are_in_the_metadata(staged_pipel
 
 def test_reclist_report_and_side_by_side_tables(evaluated):
     value = evaluated.output_for_node("evaluation")
-    reports = sorted(Path(value["report_uri"]).glob("PurchaseRecList/*/*/results/report.json"))
+    reports = sorted(Path(value.report_uri).glob("PurchaseRecList/*/*/results/report.json"))
     assert {r.parts[-4] for r in reports} == LISTS
     names = {t["name"] for t in json.loads(reports[0].read_text())["data"]}
     assert {"recall_at_k", "map_at_k", "less_wrong", "latent_diversity", "mred", "miss_rate_by_age_band"} <= names
@@ -83,8 +83,9 @@ def test_gate_failure_publishes_nothing(staged_pipeline, evaluated, tmp_path):
 
 
 def test_a_model_trained_on_other_features_is_refused():
-    from recs_assets.training.selection import features_mismatch
+    from recs_assets.artifacts import ModelRef, WorkflowRef, features_mismatch
 
-    assert features_mismatch({"model_key": "m", "workflow": "workflows/a"}, {"key": "workflows/a"}) is None
-    reason = features_mismatch({"model_key": "m", "workflow": "workflows/a"}, {"key": "workflows/b"})
-    assert "trained on features workflows/a" in reason and "current features are workflows/b" in reason
+    model = ModelRef(features="a", partition="p", uri="")
+    assert features_mismatch(model, WorkflowRef(fingerprint="a", uri="", fit_rows=1)) is None
+    reason = features_mismatch(model, WorkflowRef(fingerprint="b", uri="", fit_rows=1))
+    assert "models/a/p was trained on features workflows/a" in reason and "current features are workflows/b" in reason

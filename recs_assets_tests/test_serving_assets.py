@@ -73,7 +73,7 @@ def test_exclude_purchased_removes_everything_bought(served, tmp_path):
     result = materialize(all_assets(), selection=["recommendations"], resources=p["resources"], instance=p["instance"],
                          run_config=run)
     value = result.output_for_node("recommendations")
-    recs = pd.read_parquet(p["resources"]["model_store"].local_path(value["key"]) / "recommendations.parquet")
+    recs = pd.read_parquet(p["resources"]["model_store"].local_path(value.key) / "recommendations.parquet")
     bought = _purchases(served).groupby("customer_id")["article_id"].agg(set)
     assert max(len(set(items) & bought.get(c, set())) for c, items in zip(recs["customer_id"], recs["items"])) == 0
     assert len(recs) == len(bought)

@@ -5,8 +5,9 @@ Everything downstream of the raw data is ``eager``: it runs when an upstream ass
 (best_model and the candidate stage) ignore feature and mart updates: new data reaches them as
 retrained models, so they never pair a model with features it was not trained on. The ranker,
 evaluation and serving follow the candidates. Raw loads are started by a
-person (``raw_*``) or the landing sensor (``landed_transactions``). ``landed_transactions`` may never
-have run (no file landed yet), so its absence does not hold the marts back.
+person (``raw_*``) or the landing sensor (``landed_transactions``, one partition per landed file). It
+may have no partition at all (no file landed yet) or a partition never materialized (a quarantined
+file): neither holds the marts back.
 
 Freshness: the weekly schedule retrains every Monday, so served recommendations older than a week
 warn and older than eight days fail (``freshness: enabled`` in dagster.yaml turns evaluation on).

@@ -2,7 +2,7 @@
 their union with candidate recall per source. One step, four source outputs and the pool, so the
 sources of one pool always share cut-offs and data."""
 
-import hashlib
+import dataclasses
 import json
 import tempfile
 import time
@@ -13,6 +13,8 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetOut, Config, Failure, MetadataValue, Output, multi_asset
 from pydantic import Field
 
+from recs_assets.artifacts import (CandidatesRef, SplitRef, TrainedModel, WorkflowRef, candidates_key, features_mismatch,
+                                   pool_folder)
 from recs_assets.candidates.generators import COLUMNS, SourceSizes
 from recs_assets.candidates.pool import SOURCES, check_sources, recall_counts_sql, recall_from_counts, union_sql
 from recs_assets.candidates.purchase_log import PurchaseLog
@@ -20,7 +22,6 @@ from recs_assets.candidates.stage import generate, window_labels, window_targets
 from recs_assets.candidates.windows import cutoffs
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
-from recs_assets.training.selection import features_mismatch
 
 SOURCE_OUTPUTS = {"history": "history_candidates", "copurchase": "copurchase_candidates",
                   "popularity": "popularity_candidates", "retrieval": "retrieval_candidates"}
@@ -43,11 +44,10 @@ class CandidatesConfig(Config):
                                  " (about 2.5M candidate rows with features at the default caps).")
 
 
-def pool_key(data_fingerprint: str, config: CandidatesConfig, model_key: str) -> str:
-    """The pool's artifact key: its data, its retrieval model and every setting that changes its rows
-    (a new cap is a new pool, hence a new ranker and a new served version; the chunk size is not one)."""
-    settings = json.dumps(config.model_dump(exclude={"chunk_customers"}), sort_keys=True).encode()
-    return f"candidates/{data_fingerprint}-{hashlib.sha1(settings).hexdigest()[:8]}-{model_key.replace('/', '_')}"
+def pool_settings(config: CandidatesConfig) -> str:
+    """Every setting that changes the pool's rows (a new cap is a new pool, hence a new ranker and a new
+    served version; the chunk size is not one)."""
+    return json.dumps(config.model_dump(exclude={"chunk_customers"}), sort_keys=True)
 
 
 def latest_rows_sql(columns: list[str], cut) -> str:
@@ -61,15 +61,15 @@ def latest_rows_sql(columns: list[str], cut) -> str:
             " qualify row_number() over (partition by e.customer_id order by e.transaction_id) = 1")
 
 
-def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, nvt_workflow: dict,
-               transformed_train: dict, n: int, context):
+def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: TrainedModel, nvt_workflow: WorkflowRef,
+               transformed_train: SplitRef, n: int, context):
     """The retrieval source: the best two-tower's top-n, queried on each cut-off day."""
     from recs_assets.features.workflow import INPUT_COLUMNS, USER_ID, load_workflow, read_transformed, vocabulary
     from recs_assets.retrieval import item_embeddings, load_towers, rank_as_of
 
-    workflow_dir = model_store.local_path(nvt_workflow["key"])
-    towers, workflow = load_towers(model_store.local_path(best_model["model_key"])), load_workflow(workflow_dir)
-    catalogue = read_transformed(model_store.local_path(transformed_train["key"]))
+    workflow_dir = model_store.local_path(nvt_workflow.key)
+    towers, workflow = load_towers(model_store.local_path(best_model.model.key)), load_workflow(workflow_dir)
+    catalogue = read_transformed(model_store.local_path(transformed_train.key))
     items = item_embeddings(towers.candidate, catalogue)  # once, for every cut-off
     known = set(vocabulary(workflow_dir, USER_ID).dropna())
     catalogue_seen = {}
@@ -106,13 +106,16 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: dict, 
     deps=["transactions_dedup", "transactions_enriched", "split_boundaries", "stg_articles", "stg_customers"],
 )
 def candidate_generation(
-    context: AssetExecutionContext, config: CandidatesConfig, best_model: dict, nvt_workflow: dict,
-    transformed_train: dict, warehouse: Warehouse, model_store: ModelStore,
+    context: AssetExecutionContext, config: CandidatesConfig, best_model: TrainedModel, nvt_workflow: WorkflowRef,
+    transformed_train: SplitRef, warehouse: Warehouse, model_store: ModelStore,
 ):
     """History, co-purchase, popularity (overall and by age band) and two-tower retrieval candidates
     for the customers of every cut-off, then their union."""
-    if mismatch := features_mismatch(best_model, nvt_workflow):
+    if mismatch := features_mismatch(best_model.model, nvt_workflow):
         raise Failure(mismatch)
+    if transformed_train.features != nvt_workflow.fingerprint:
+        raise Failure(f"{transformed_train.key} was not transformed by {nvt_workflow.key}: materialize"
+                      " transformed_splits first")
     start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
     bounds = warehouse.query("select * from marts.split_boundaries").iloc[0]
@@ -121,13 +124,13 @@ def candidate_generation(
     labels = window_labels(log, cuts, targets)
     sizes = SourceSizes(history=config.history_n, copurchase=config.copurchase_n, popularity=config.popularity_n)
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
-    key = pool_key(log.fingerprint(), config, best_model["model_key"])
+    key = candidates_key(log.fingerprint(), pool_settings(config), best_model.model)
     windows = {name: cut.isoformat() for name, cut in cuts.all().items()}
     counts, rows, parts, done = {}, {}, {}, 0
     total = sum(max(1, -(-len(t) // config.chunk_customers)) for t in targets.values())
     with tempfile.TemporaryDirectory() as tmp:
         for name, part, table in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers):
-            folder = Path(tmp) / f"pool_{name}"
+            folder = Path(tmp) / pool_folder(name)
             folder.mkdir(exist_ok=True)
             check_sources(log.con, table)
             log.con.execute(f"copy ({union_sql(table)}) to '{folder / f'part-{part:05d}.parquet'}' (format parquet)")
@@ -151,12 +154,12 @@ def candidate_generation(
     recall = {name: recall_from_counts(c) for name, c in counts.items()}
     context.log.info(f"candidates for {len(parts)} cut-offs in {time.perf_counter() - start:.1f}s → {uri}")
 
-    ref = {"key": key, "uri": uri, "windows": windows, "label_days": cuts.label_days, "recall": recall,
-           "model_key": best_model["model_key"], "parts": parts}
+    ref = CandidatesRef(key=key, uri=uri, windows=windows, label_days=cuts.label_days, recall=recall,
+                        model=best_model.model, parts=parts)
     for source, out in SOURCE_OUTPUTS.items():
         names = [s for s in SOURCES if s.startswith(source)]
         per_window = {w: r[source] for w, r in rows.items()}
-        yield Output({**ref, "source": source}, output_name=out, metadata={
+        yield Output(dataclasses.replace(ref, source=source), output_name=out, metadata={
             "rows_per_window": MetadataValue.json(per_window),
             "recall_per_window": MetadataValue.json({w: {s: r[s] for s in names} for w, r in recall.items()}),
             "dagster/row_count": sum(per_window.values()),
@@ -182,19 +185,19 @@ def recall_table(recall: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def pool_parts(model_store: ModelStore, candidates: dict, window: str) -> list[Path]:
-    """The files of one cut-off's candidates, one per chunk of customers (``candidates`` is the asset's value)."""
-    return sorted((model_store.local_path(candidates["key"]) / f"pool_{window}").glob("part-*.parquet"))
+def pool_parts(model_store: ModelStore, candidates: CandidatesRef, window: str) -> list[Path]:
+    """The files of one cut-off's candidates, one per chunk of customers."""
+    return sorted((model_store.local_path(candidates.key) / pool_folder(window)).glob("part-*.parquet"))
 
 
-def read_pool(model_store: ModelStore, candidates: dict, window: str) -> pd.DataFrame:
+def read_pool(model_store: ModelStore, candidates: CandidatesRef, window: str) -> pd.DataFrame:
     """The union of candidates at one cut-off, every chunk."""
     return pd.concat([pd.read_parquet(p) for p in pool_parts(model_store, candidates, window)], ignore_index=True)
 
 
-def read_item_embeddings(model_store: ModelStore, candidates: dict) -> dict:
+def read_item_embeddings(model_store: ModelStore, candidates: CandidatesRef) -> dict:
     """Article id → the retrieval model's item embedding (empty when retrieval did not run)."""
-    path = model_store.local_path(candidates["key"]) / "item_embeddings.parquet"
+    path = model_store.local_path(candidates.key) / "item_embeddings.parquet"
     if not path.exists():
         return {}
     frame = pd.read_parquet(path)

@@ -20,6 +20,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from recs_assets.artifacts import CandidatesRef, EvaluationRef, Gate, RankerRef, evaluation_key, ranker_mismatch
 from recs_assets.candidates.assets import read_item_embeddings
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation.comparison import ACCURACY, BASELINES, accuracy, side_by_side, slice_chart, test_lists
@@ -64,21 +65,20 @@ def _png(data: bytes, title: str) -> str:
 def evaluation(
     context: AssetExecutionContext,
     config: EvaluationConfig,
-    ranker: dict,
-    candidates: dict,
+    ranker: RankerRef,
+    candidates: CandidatesRef,
     warehouse: Warehouse,
     model_store: ModelStore,
 ):
     """Test-week metrics of every list for every test-week buyer (new customers included) and, apart,
     for the customers the two-tower was trained on; RecList's behavioural report for each list."""
-    if ranker["candidates_key"] != candidates["key"]:
-        raise Failure(f"ranker {ranker['key']} was fitted on candidates {ranker['candidates_key']}, not the"
-                      f" current {candidates['key']}: materialize ranker first")
+    if mismatch := ranker_mismatch(ranker, candidates):
+        raise Failure(mismatch)
     k = config.k
     start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
-    cutoff = candidates["windows"]["test"]
-    truth, popularity = test_week_truth(log, cutoff, candidates["label_days"])
+    cutoff = candidates.windows["test"]
+    truth, popularity = test_week_truth(log, cutoff, candidates.label_days)
     buyers = truth["customer_id"].unique()
     lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k,
                        progress=lambda m: context.log.info(f"{m} ({time.perf_counter() - start:.0f}s so far)"))
@@ -97,7 +97,7 @@ def evaluation(
             context.log.info(f"RecList {name}: {config.gate_metric} {results[name][config.gate_metric]:.4f};"
                              f" {time.perf_counter() - start:.0f}s so far")
             miss[name] = {f: results[name][f"miss_rate_by_{f}"] for f in SLICE_FAMILIES}
-        report_uri = model_store.publish_dir(tmp, f"evaluation/{ranker['key']}")
+        report_uri = model_store.publish_dir(tmp, evaluation_key(ranker))
     known = {name: accuracy(recs, truth[truth["customer_id"].isin(modelled)], k) for name, recs in lists.items()}
     scalars = {name: {m: r[m] for m in SCALARS} for name, r in results.items()}
     decision = promotion_decision(scalars["served"], {b: scalars[b] for b in BASELINES}, results["served"]["mred"],
@@ -111,22 +111,20 @@ def evaluation(
                           for f in SLICE_FAMILIES)
     context.log.info(f"gate {'passed' if decision.passed else 'FAILED'}: {decision.reasons}")
     yield Output(
-        {
-            "lists": scalars, "modelled_customers": known,
-            "mred": {n: r["mred"] for n, r in results.items()},
-            "slices": miss, "candidate_recall": candidates["recall"].get("test", {}),
-            "gate": {"passed": decision.passed, "reasons": decision.reasons, "strongest_baseline": strongest,
-                     "lift": lift},
-            "k": k, "ranker_key": ranker["key"], "model_key": candidates["model_key"], "report_uri": report_uri,
-            "test_buyers": int(len(buyers)), "modelled_buyers": int(len(modelled & set(buyers))),
-        },
+        EvaluationRef(
+            lists=scalars, modelled_customers=known, mred={n: r["mred"] for n, r in results.items()},
+            slices=miss, candidate_recall=candidates.recall.get("test", {}),
+            gate=Gate(passed=decision.passed, reasons=decision.reasons, strongest_baseline=strongest, lift=lift),
+            k=k, ranker_key=ranker.key, model_key=candidates.model.key, report_uri=report_uri,
+            test_buyers=int(len(buyers)), modelled_buyers=int(len(modelled & set(buyers))),
+        ),
         metadata={
             "test_buyers": int(len(buyers)),
             "test_buyers_known_to_the_two_tower": int(len(modelled & set(buyers))),
             "test_pairs": len(truth),
             "metrics_every_test_buyer": MetadataValue.md(side_by_side(scalars, SCALARS, k, strongest)),
             "metrics_modelled_customers": MetadataValue.md(side_by_side(known, ACCURACY, k, strongest)),
-            "candidate_recall_test_week": MetadataValue.json(candidates["recall"].get("test", {})),
+            "candidate_recall_test_week": MetadataValue.json(candidates.recall.get("test", {})),
             "mred": MetadataValue.md(mred_table),
             "plots": MetadataValue.md(charts),
             "report_uri": report_uri,

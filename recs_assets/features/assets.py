@@ -14,6 +14,7 @@ from dagster import (
     multi_asset,
 )
 
+from recs_assets.artifacts import SplitRef, WorkflowRef, split_key, workflow_key
 from recs_assets.features.workflow import INPUT_COLUMNS, fit_workflow, load_workflow, transform_split
 from recs_assets.resources.dask_cluster import DaskCluster
 from recs_assets.resources.model_store import ModelStore
@@ -40,11 +41,10 @@ def nvt_workflow(
     """NVTabular workflow fit on the train split only, stored under its data's fingerprint."""
     train = _read_split(warehouse, "train")
     fingerprint = data_fingerprint(train)
-    key = f"workflows/{fingerprint}"
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch, dask.client() as client:
         context.log.info(f"fitting on {dask.describe()}")
         workflow = fit_workflow(train, tmp, scratch, client=client)
-        uri = model_store.publish_dir(tmp, key)
+        uri = model_store.publish_dir(tmp, workflow_key(fingerprint))
     schema = workflow.output_schema
     table = "\n".join(
         f"| {c.name} | {', '.join(sorted(t.value for t in c.tags))} | "
@@ -53,7 +53,7 @@ def nvt_workflow(
     )
     context.log.info(f"fit workflow on {len(train)} train rows → {uri}")
     return Output(
-        {"key": key, "uri": uri, "fingerprint": fingerprint, "fit_rows": len(train)},
+        WorkflowRef(fingerprint=fingerprint, uri=uri, fit_rows=len(train)),
         data_version=DataVersion(fingerprint),
         metadata={
             "uri": uri,
@@ -71,7 +71,7 @@ def nvt_workflow(
     deps=[f"{s}_transactions" for s in SPLITS],
 )
 def transformed_splits(
-    context: AssetExecutionContext, nvt_workflow: dict, warehouse: Warehouse, model_store: ModelStore,
+    context: AssetExecutionContext, nvt_workflow: WorkflowRef, warehouse: Warehouse, model_store: ModelStore,
     dask: DaskCluster,
 ):
     """Each split transformed by the train-fit workflow (parquet + Merlin schema)."""
@@ -79,17 +79,16 @@ def transformed_splits(
         yield from _transform_all(context, nvt_workflow, warehouse, model_store, client)
 
 
-def _transform_all(context, nvt_workflow: dict, warehouse: Warehouse, model_store: ModelStore, client):
-    workflow = load_workflow(model_store.local_path(nvt_workflow["key"]), client=client)
+def _transform_all(context, nvt_workflow: WorkflowRef, warehouse: Warehouse, model_store: ModelStore, client):
+    workflow = load_workflow(model_store.local_path(nvt_workflow.key), client=client)
     for split in SPLITS:
         frame = _read_split(warehouse, split)
-        key = f"features/{nvt_workflow['fingerprint']}/{split}"
         with tempfile.TemporaryDirectory() as tmp:
             transform_split(workflow, frame, tmp)
-            uri = model_store.publish_dir(tmp, key)
+            uri = model_store.publish_dir(tmp, split_key(nvt_workflow.fingerprint, split))
         context.log.info(f"{split}: {len(frame)} rows → {uri}")
         yield Output(
-            {"key": key, "uri": uri, "rows": len(frame), "workflow": nvt_workflow["key"]},
+            SplitRef(features=nvt_workflow.fingerprint, split=split, uri=uri, rows=len(frame)),
             output_name=f"transformed_{split}",
-            metadata={"uri": uri, "dagster/row_count": len(frame), "workflow": nvt_workflow["uri"]},
+            metadata={"uri": uri, "dagster/row_count": len(frame), "workflow": nvt_workflow.uri},
         )

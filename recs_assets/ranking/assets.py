@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
+from recs_assets.artifacts import CandidatesRef, RankerRef, ranker_key
 from recs_assets.candidates.assets import pool_parts, read_pool
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation.baselines import popular_before
@@ -39,20 +40,20 @@ class RankerConfig(Config):
     search: bool = Field(True, description="Try every configuration of SEARCH; else the first of each kind.")
 
 
-def labelled_windows(log: PurchaseLog, model_store: ModelStore, candidates: dict) -> tuple[dict, dict]:
+def labelled_windows(log: PurchaseLog, model_store: ModelStore, candidates: CandidatesRef) -> tuple[dict, dict]:
     """(window → labelled feature frame, window → labels) for the fitting windows and validation."""
     frames, labels = {}, {}
-    for name, day in candidates["windows"].items():
+    for name, day in candidates.windows.items():
         if name.startswith("fit_") or name == "validation":
             pool = read_pool(model_store, candidates, name)
-            bought = log.buyers(day, candidates["label_days"])
+            bought = log.buyers(day, candidates.label_days)
             labels[name] = bought[bought["customer_id"].isin(set(pool["customer_id"]))]  # the sampled customers
             frames[name] = with_labels(candidate_features(log, pool, day), labels[name])
     return frames, labels
 
 
 @asset(ins={"candidates": AssetIn()}, group_name="ranking", kinds={"lightgbm", "tensorflow"})
-def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dict, warehouse: Warehouse,
+def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: CandidatesRef, warehouse: Warehouse,
            model_store: ModelStore):
     """A learned ranker over candidate features, fitted on the weeks after past cut-offs and chosen
     on held-out customers of the validation week (the test week is never read)."""
@@ -61,12 +62,12 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dic
     frames, labels = labelled_windows(log, model_store, candidates)
     context.log.info(f"features for {len(frames)} windows, {sum(map(len, frames.values())):,} rows,"
                      f" in {time.perf_counter() - start:.1f}s")
-    fallback = popular_before(log, candidates["windows"]["validation"], config.k)
+    fallback = popular_before(log, candidates.windows["validation"], config.k)
     search = {kind: SEARCH[kind] if config.search else SEARCH[kind][:1] for kind in config.kinds}
     model, report = fit_ranker(frames, "validation", labels["validation"], fallback, config.kinds, search,
                                config.k, config.holdout_share)
     settings = hashlib.sha1(json.dumps(config.model_dump(), sort_keys=True).encode()).hexdigest()[:8]
-    key = f"rankers/{candidates['key'].split('/', 1)[1]}/{report.kind}-{settings}"  # new settings, new version
+    key = ranker_key(candidates, report.kind, settings)
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp)
         uri = model_store.publish_dir(tmp, key)
@@ -79,8 +80,8 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dic
     importance_table = f"| feature | {report.importance_kind} |\n|---|---|\n" + "\n".join(
         f"| {f} | {v:.4f} |" for f, v in list(importance.items())[:25])
     return Output(
-        {"key": key, "uri": uri, "kind": report.kind, "params": report.params, "candidates_key": candidates["key"],
-         "holdout_map": report.holdout_map, "input_order_map": report.input_order_map},
+        RankerRef(key=key, uri=uri, kind=report.kind, params=report.params, candidates_key=candidates.key,
+                  holdout_map=report.holdout_map, input_order_map=report.input_order_map),
         metadata={
             "kind": report.kind, "params": MetadataValue.json(report.params),
             f"holdout_map_at_{config.k}": report.holdout_map,
@@ -93,12 +94,12 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: dic
     )
 
 
-def scored_parts(log: PurchaseLog, model_store: ModelStore, candidates: dict, ranker: dict, window: str):
+def scored_parts(log: PurchaseLog, model_store: ModelStore, candidates: CandidatesRef, ranker: RankerRef, window: str):
     """The window's candidates with features and the ranker's ``score``, one chunk of customers at a time."""
     from recs_assets.ranking.rankers import load_ranker
 
-    day = candidates["windows"][window]
-    model = load_ranker(model_store.local_path(ranker["key"]))
+    day = candidates.windows[window]
+    model = load_ranker(model_store.local_path(ranker.key))
     for path in pool_parts(model_store, candidates, window):
         frame = candidate_features(log, pd.read_parquet(path), day)
         yield frame.assign(score=model.score(frame))

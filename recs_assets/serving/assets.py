@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, Failure, MetadataValue, Output, asset
 from pydantic import Field
 
+from recs_assets.artifacts import CandidatesRef, EvaluationRef, RankerRef, RecommendationsRef, recommendations_key
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation.baselines import popular_before
 from recs_assets.ranking.assets import scored_parts
@@ -34,28 +35,25 @@ class RecommendationsConfig(Config):
 def recommendations(
     context: AssetExecutionContext,
     config: RecommendationsConfig,
-    evaluation: dict,
-    ranker: dict,
-    candidates: dict,
+    evaluation: EvaluationRef,
+    ranker: RankerRef,
+    candidates: CandidatesRef,
     warehouse: Warehouse,
     model_store: ModelStore,
 ):
     """The ranked top-k for every customer with a purchase, from every purchase up to the last day
     of data (history, candidates, features, exclusions and the fallback); best sellers of the last
     week for unknown customers."""
-    if not evaluation["gate"]["passed"] or evaluation["ranker_key"] != ranker["key"]:
-        raise Failure(
-            f"ranker {ranker['key']} has not passed the promotion gate "
-            f"(last evaluation: {evaluation['ranker_key']}, passed={evaluation['gate']['passed']}); not publishing"
-        )
+    if refusal := evaluation.approves(ranker):
+        raise Failure(refusal)
     start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
-    serve_day = candidates["windows"]["serve"]
+    serve_day = candidates.windows["serve"]
     fallback = popular_before(log, serve_day, config.k)
     top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
     lists, covered = [], set()
-    total = candidates.get("parts", {}).get("serve", 0)
+    total = candidates.parts.get("serve", 0)
     for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
         mine = pd.Series(scored["customer_id"].unique(), dtype=object)
         covered.update(mine)
@@ -73,17 +71,17 @@ def recommendations(
     recs = pd.concat(lists, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
     seconds = time.perf_counter() - start
     version = hashlib.sha1(
-        f"{ranker['key']}|{config.k}|{config.exclude_purchased}|{candidates['key']}".encode()
+        f"{ranker.key}|{config.k}|{config.exclude_purchased}|{candidates.key}".encode()
     ).hexdigest()[:16]
-    key = f"recommendations/{version}"
+    key = recommendations_key(version)
     with tempfile.TemporaryDirectory() as tmp:
         recs.to_parquet(Path(tmp) / "recommendations.parquet", index=False)
         pd.DataFrame({"article_id": fallback}).to_parquet(Path(tmp) / "fallback.parquet", index=False)
         uri = model_store.publish_dir(tmp, key)
     preview = recs.head(5).assign(items=lambda d: d["items"].map(lambda x: x[:5]))[["customer_id", "items"]]
     return Output(
-        {"key": key, "version": version, "model_version": ranker["key"], "k": config.k,
-         "fallback": fallback, "users": len(recs), "serve_day": serve_day},
+        RecommendationsRef(key=key, uri=uri, version=version, model_version=ranker.key, k=config.k,
+                           fallback=fallback, users=len(recs), serve_day=serve_day),
         metadata={
             "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
             "serving_day": serve_day, "data_through": str(pd.Timestamp(serve_day).date() - pd.Timedelta(days=1)),
@@ -96,14 +94,14 @@ def recommendations(
 
 @asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"})
 def served_recommendations(
-    context: AssetExecutionContext, recommendations: dict, model_store: ModelStore, cache: RecommendationCache
+    context: AssetExecutionContext, recommendations: RecommendationsRef, model_store: ModelStore,
+    cache: RecommendationCache
 ):
     """The recommendations published to the cache under a new version; readers switch in one step."""
-    frame = pd.read_parquet(model_store.local_path(recommendations["key"]) / "recommendations.parquet")
+    frame = pd.read_parquet(model_store.local_path(recommendations.key) / "recommendations.parquet")
     # parquet gives numpy arrays: tolist() turns them into plain ints/floats every backend can store
     rows = (Recommendation(c, i.tolist(), s.tolist()) for c, i, s in frame.itertuples(index=False))
-    report = cache.publish(recommendations["version"], rows, recommendations["fallback"],
-                           recommendations["model_version"])
+    report = cache.publish(recommendations.version, rows, recommendations.fallback, recommendations.model_version)
     context.log.info(f"published {report.rows} users to {cache.describe()} as {report.version}"
                      + (" (already current)" if report.already_current else ""))
     return Output(

@@ -17,6 +17,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from recs_assets.artifacts import ModelRef, SplitRef, TrainedModel, WorkflowRef, features_mismatch, model_key
 from recs_assets.deployment.compute import gpu_training_tags
 from recs_assets.features.workflow import read_transformed
 from recs_assets.resources.model_store import ModelStore
@@ -60,8 +61,8 @@ class TrainingConfig(Config):
 def trained_model(
     context: AssetExecutionContext,
     config: TrainingConfig,
-    transformed_train: dict,
-    transformed_validation: dict,
+    transformed_train: SplitRef,
+    transformed_validation: SplitRef,
     model_store: ModelStore,
     tracker: ExperimentTracker,
 ):
@@ -70,11 +71,14 @@ def trained_model(
     from recs_assets.training.two_tower import evaluate, save_model, train_two_tower
 
     params = BY_KEY[context.partition_key]
-    train_ds = read_transformed(model_store.local_path(transformed_train["key"]))
-    valid_ds = read_transformed(model_store.local_path(transformed_validation["key"]))
+    if transformed_train.features != transformed_validation.features:
+        raise Failure(f"train ({transformed_train.key}) and validation ({transformed_validation.key}) come from"
+                      " different workflows: materialize transformed_splits first")
+    train_ds = read_transformed(model_store.local_path(transformed_train.key))
+    valid_ds = read_transformed(model_store.local_path(transformed_validation.key))
     run = tracker.start(
         name=context.partition_key, group=_group(context), job_type="train",
-        config={**params.as_dict(), "seed": config.seed, "features": transformed_train["key"]},
+        config={**params.as_dict(), "seed": config.seed, "features": transformed_train.key},
     )
     try:
         def report(epoch: int, logs: dict) -> None:
@@ -88,31 +92,22 @@ def trained_model(
 
         result = train_two_tower(train_ds, params, seed=config.seed, on_epoch_end=report, on_progress=progress)
         metrics = evaluate(result.model, train_ds, valid_ds, k=config.k)
-        key = f"models/{transformed_train['key'].split('/')[1]}/{context.partition_key}"
         with tempfile.TemporaryDirectory() as tmp:
             save_model(result.model, tmp)
-            uri = model_store.publish_dir(tmp, key)
+            uri = model_store.publish_dir(tmp, model_key(transformed_train.features, context.partition_key))
         run.log({f"validation/{k}": v for k, v in metrics.items()})
         run.summarize({**metrics, "train_seconds": result.seconds, "examples_per_second": result.examples_per_second})
         run.reference_artifact(f"two-tower-{context.partition_key}", "model", uri)
     finally:
         run.finish()
 
-    summary = {
-        "partition": context.partition_key,
-        "params": params.as_dict(),
-        "seed": config.seed,
-        "metrics": metrics,
-        "model_key": key,
-        "model_uri": uri,
-        "workflow": transformed_train["workflow"],  # models are comparable only on the same features
-        "train_seconds": result.seconds,
-        "examples_per_second": result.examples_per_second,
-        "final_loss": result.history["loss"][-1],
-        "wandb": run.location,
-    }
+    trained = TrainedModel(
+        model=ModelRef(features=transformed_train.features, partition=context.partition_key, uri=uri),
+        params=params.as_dict(), seed=config.seed, metrics=metrics, train_seconds=result.seconds,
+        examples_per_second=result.examples_per_second, final_loss=result.history["loss"][-1], wandb=run.location,
+    )
     return Output(
-        summary,
+        trained,
         metadata={
             **{k: float(v) for k, v in metrics.items()},
             "hyperparameters": MetadataValue.json(params.as_dict()),
@@ -122,7 +117,7 @@ def trained_model(
             "loss_per_epoch": MetadataValue.json(result.history["loss"]),
             "model_uri": uri,
             "wandb": run.location,
-            "summary": MetadataValue.json(summary),
+            "summary": MetadataValue.json(trained.to_json()),
         },
     )
 
@@ -131,22 +126,26 @@ class BestModelConfig(Config):
     metric: str = Field("recall_at_12", description="Validation metric to maximise.")
 
 
-def latest_partition_results(instance, partitions: list[str]) -> dict[str, dict]:
-    """Each materialized partition's summary, from its latest materialization's metadata."""
+def latest_partition_results(instance, partitions: list[str]) -> dict[str, TrainedModel]:
+    """Each materialized partition's model, from its latest materialization's metadata (a summary
+    written before models were typed reads as absent: retrain it)."""
     results = {}
     for key in partitions:
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey("trained_model"), asset_partitions=[key]), limit=1
         ).records
         if records:
-            metadata = records[0].asset_materialization.metadata
-            results[key] = json.loads(json.dumps(metadata["summary"].value))
+            summary = json.loads(json.dumps(records[0].asset_materialization.metadata["summary"].value))
+            try:
+                results[key] = TrainedModel.from_json(summary)
+            except (KeyError, TypeError):
+                continue
     return results
 
 
 @asset(deps=["trained_model"], ins={"nvt_workflow": AssetIn()}, group_name="training", kinds={"tensorflow"})
 def best_model(
-    context: AssetExecutionContext, config: BestModelConfig, tracker: ExperimentTracker, nvt_workflow: dict
+    context: AssetExecutionContext, config: BestModelConfig, tracker: ExperimentTracker, nvt_workflow: WorkflowRef
 ):
     """The partition with the best validation metric, why, and a comparison of all partitions.
 
@@ -154,12 +153,13 @@ def best_model(
     is left out rather than failing the choice; so is one trained on older features (its item ids
     and validation split differ), until it is retrained."""
     latest = latest_partition_results(context.instance, hyperparameter_partitions.get_partition_keys())
-    results = {k: r for k, r in latest.items() if r.get("workflow") == nvt_workflow["key"]}
-    if not results:
+    models = {k: r for k, r in latest.items() if features_mismatch(r.model, nvt_workflow) is None}
+    if not models:
         raise Failure(
-            f"no trained_model partition was trained on the current features {nvt_workflow['key']} "
-            f"(trained: { {k: r.get('workflow') for k, r in latest.items()} }); train the partitions first"
+            f"no trained_model partition was trained on the current features {nvt_workflow.key} "
+            f"(trained: { {k: r.model.workflow_key for k, r in latest.items()} }); train the partitions first"
         )
+    results = {k: r.to_json() for k, r in models.items()}
     best, reason = select_best(results, config.metric)
     missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(results))
     table = comparison_table(results, best)
@@ -172,19 +172,19 @@ def best_model(
     run.summarize({"best": best, "reason": reason})
     run.finish()
     report = _comparison_report(tracker, ReportSpec(
-        project=tracker.project, entity=tracker.entity or "", features=nvt_workflow["key"], metric=config.metric,
+        project=tracker.project, entity=tracker.entity or "", features=nvt_workflow.key, metric=config.metric,
         params=tuple(results[best]["params"]), best=best, reason=reason))
     context.log.info(f"best model: {best} ({reason})")
     return Output(
-        {**results[best], "reason": reason, "metric": config.metric},
+        models[best].chosen(reason, config.metric),
         metadata={
             "best_partition": best,
             "reason": reason,
             config.metric: float(results[best]["metrics"][config.metric]),
-            "model_uri": results[best]["model_uri"],
+            "model_uri": models[best].model.uri,
             "partitions_compared": len(results),
             "partitions_missing": MetadataValue.json(missing),
-            "features": nvt_workflow["key"],
+            "features": nvt_workflow.key,
             "comparison": MetadataValue.md(table),
             "wandb_comparison": run.location,
             "wandb_report": report,

@@ -41,13 +41,3 @@ def comparison_table(results: dict[str, dict[str, Any]], best: str | None = None
         cells += [f"{r.get('train_seconds', float('nan')):.1f}", f"{r.get('examples_per_second', float('nan')):,.0f}"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def features_mismatch(best_model: dict, nvt_workflow: dict) -> str | None:
-    """Why ``best_model`` cannot be used with the current features, or None when it can: a model
-    only understands the item/user ids of the workflow it was trained on."""
-    trained_on = best_model.get("workflow")
-    if trained_on == nvt_workflow["key"]:
-        return None
-    return (f"best model {best_model.get('model_key')} was trained on features {trained_on}, but the current "
-            f"features are {nvt_workflow['key']}: retrain (trained_model, then best_model) first")

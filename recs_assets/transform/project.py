@@ -1,4 +1,5 @@
-"""The dbt project as Dagster sees it. Under ``dagster dev`` the manifest is rebuilt on load; in the
+"""The dbt project as Dagster sees it. Under ``dagster dev`` the manifest is rebuilt on load (with the dbt
+installed beside this Python: the venv need not be on PATH); in the
 local environment a missing manifest is built on first load (``dbt parse``, a few seconds); in
 production images build it at image time, and a missing one fails with the command that builds it."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 
 from recs_assets.environment import DBT_PROJECT_DIR, current_environment, dbt_executable, dbt_target
 
@@ -30,6 +31,15 @@ def ensure_manifest(project_dir: Path, target: str, build: bool) -> Path:
                        " the definitions (production images build it at image time)")
 
 
+class _Preparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's ``prepare_if_dev`` (its lock against concurrent parses included), parsing with our dbt
+    executable instead of ``dbt`` looked up on PATH (missing when dagster is started as .venv/bin/dagster)."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=project.target_path).wait()
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target())
-dbt_project.prepare_if_dev()
+_Preparer().prepare_if_dev(dbt_project)
 ensure_manifest(DBT_PROJECT_DIR, dbt_target(), build=current_environment() == "local")

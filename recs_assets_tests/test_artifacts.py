@@ -1,0 +1,73 @@
+"""The typed references assets hand each other: keys, the JSON round trip best_model relies on, and
+the rules about which artifacts go together."""
+
+import json
+
+import pytest
+
+from recs_assets.artifacts import (
+    CandidatesRef,
+    EvaluationRef,
+    Gate,
+    ModelRef,
+    RankerRef,
+    SplitRef,
+    TrainedModel,
+    WorkflowRef,
+    candidates_key,
+    features_mismatch,
+    ranker_key,
+    ranker_mismatch,
+)
+
+MODEL = ModelRef(features="3-abc", partition="lr0.01-bs1024", uri="/store/models/3-abc/lr0.01-bs1024")
+
+
+def _candidates(key="candidates/p-1234abcd-models_3-abc_lr0.01-bs1024"):
+    return CandidatesRef(key=key, uri="", windows={"test": "2020-09-15"}, label_days=7, recall={}, model=MODEL, parts={})
+
+
+def _ranker(candidates_key="candidates/p-1234abcd-models_3-abc_lr0.01-bs1024"):
+    return RankerRef(key="rankers/x/lightgbm-1", uri="", kind="lightgbm", params={}, candidates_key=candidates_key,
+                     holdout_map=0.2, input_order_map=0.1)
+
+
+def test_every_key_derives_from_the_features_fingerprint():
+    workflow = WorkflowRef(fingerprint="3-abc", uri="", fit_rows=3)
+    split = SplitRef(features="3-abc", split="train", uri="", rows=3)
+    assert (workflow.key, split.key, split.workflow_key) == ("workflows/3-abc", "features/3-abc/train", "workflows/3-abc")
+    assert (MODEL.key, MODEL.workflow_key) == ("models/3-abc/lr0.01-bs1024", "workflows/3-abc")
+    pool = candidates_key("p", "{}", MODEL)
+    assert pool.startswith("candidates/p-") and pool.endswith("models_3-abc_lr0.01-bs1024")
+    assert ranker_key(_candidates(pool), "lightgbm", "1") == f"rankers/{pool.split('/', 1)[1]}/lightgbm-1"
+
+
+def test_a_trained_model_survives_the_metadata_json_round_trip():
+    trained = TrainedModel(model=MODEL, params={"learning_rate": 0.01}, seed=42, metrics={"recall_at_12": 0.1},
+                           train_seconds=1.5, examples_per_second=10.0, final_loss=0.3, wandb="offline")
+    back = TrainedModel.from_json(json.loads(json.dumps(trained.to_json())))
+    assert back == trained and back.model.key == MODEL.key
+    chosen = back.chosen("highest validation recall_at_12", "recall_at_12")
+    assert (chosen.reason, chosen.metric, chosen.model) == ("highest validation recall_at_12", "recall_at_12", MODEL)
+    with pytest.raises(TypeError):  # a summary written before models were typed is not one
+        TrainedModel.from_json({"model_key": "models/a/b", "workflow": "workflows/a", "model": {}})
+
+
+def test_a_model_is_used_only_with_the_features_it_was_trained_on():
+    assert features_mismatch(MODEL, WorkflowRef(fingerprint="3-abc", uri="", fit_rows=3)) is None
+    reason = features_mismatch(MODEL, WorkflowRef(fingerprint="4-def", uri="", fit_rows=4))
+    assert "trained on features workflows/3-abc" in reason and "current features are workflows/4-def" in reason
+
+
+def test_a_ranker_scores_only_its_own_pool_and_is_served_only_once_approved():
+    assert ranker_mismatch(_ranker(), _candidates()) is None
+    assert "materialize ranker first" in ranker_mismatch(_ranker("candidates/older"), _candidates())
+
+    def evaluation(passed, ranker_key="rankers/x/lightgbm-1"):
+        return EvaluationRef(lists={}, modelled_customers={}, mred={}, slices={}, candidate_recall={},
+                             gate=Gate(passed=passed, reasons=[], strongest_baseline="als", lift=1.1), k=12,
+                             ranker_key=ranker_key, model_key=MODEL.key, report_uri="", test_buyers=1, modelled_buyers=1)
+
+    assert evaluation(True).approves(_ranker()) is None
+    assert "has not passed the promotion gate" in evaluation(False).approves(_ranker())
+    assert "last evaluation: rankers/y" in evaluation(True, "rankers/y").approves(_ranker())

@@ -10,7 +10,7 @@ one workflow's vocabulary) is a comparison of two fields, not of path strings.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -51,10 +51,6 @@ class SplitRef:
     @property
     def key(self) -> str:
         return split_key(self.features, self.split)
-
-    @property
-    def workflow_key(self) -> str:
-        return workflow_key(self.features)
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ class TrainedModel:
         return cls(**{**value, "model": ModelRef(**value["model"])})
 
     def chosen(self, reason: str, metric: str) -> TrainedModel:
-        return TrainedModel(**{**self.__dict__, "reason": reason, "metric": metric})
+        return replace(self, reason=reason, metric=metric)
 
 
 def features_mismatch(model: ModelRef, workflow: WorkflowRef) -> str | None:

@@ -35,7 +35,7 @@ def _ranker(candidates_key="candidates/p-1234abcd-models_3-abc_lr0.01-bs1024"):
 def test_every_key_derives_from_the_features_fingerprint():
     workflow = WorkflowRef(fingerprint="3-abc", uri="", fit_rows=3)
     split = SplitRef(features="3-abc", split="train", uri="", rows=3)
-    assert (workflow.key, split.key, split.workflow_key) == ("workflows/3-abc", "features/3-abc/train", "workflows/3-abc")
+    assert (workflow.key, split.key) == ("workflows/3-abc", "features/3-abc/train")
     assert (MODEL.key, MODEL.workflow_key) == ("models/3-abc/lr0.01-bs1024", "workflows/3-abc")
     pool = candidates_key("p", "{}", MODEL)
     assert pool.startswith("candidates/p-") and pool.endswith("models_3-abc_lr0.01-bs1024")

@@ -3,6 +3,7 @@ bookkeeping and the weekly schedule: each on its own, small and fast."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime, timezone
 
@@ -103,6 +104,9 @@ def test_local_zone_lists_only_finished_data_files(tmp_path):
     stored, in_archive = zone.locate(file.load_id)
     assert in_archive and stored.name == f"archive/{file.fingerprint[:12]}-a.csv" and zone.read_verified(stored) == b"x"
     assert zone.locate("landed_" + "0" * 20) is None
+    # the archive is searched by the stored name's fingerprint prefix: other archived files are not read
+    assert [f.name for f in zone.list_files("archive")] == sorted(["archive/old.csv", stored.name])
+    assert zone.list_files("archive", starting=file.fingerprint[:12]) == [stored]
 
 
 def test_s3_zone_over_http(moto_endpoint):
@@ -110,14 +114,15 @@ def test_s3_zone_over_http(moto_endpoint):
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="recs")
-    for key, body in {"landing/week.csv": b"a", "landing/archive/old.csv": b"b", "landing/w.csv.part": b"c",
+    archived = f"archive/{hashlib.md5(b'b').hexdigest()[:12]}-old.csv"  # as archive() names a loaded file
+    for key, body in {"landing/week.csv": b"a", f"landing/{archived}": b"b", "landing/w.csv.part": b"c",
                       "elsewhere/x.csv": b"d"}.items():
         s3.put_object(Bucket="recs", Key=key, Body=body)
     zone = S3LandingZone(bucket="recs", prefix="landing/", endpoint_url=moto_endpoint)
     [file] = zone.list_files()
     assert file.name == "week.csv" and zone.read("week.csv") == b"a"
     [old] = zone.list_files("archive")
-    assert old.name == "archive/old.csv" and zone.locate(old.load_id) == (old, True) and zone.read_verified(old) == b"b"
+    assert old.name == archived and zone.locate(old.load_id) == (old, True) and zone.read_verified(old) == b"b"
     where = zone.quarantine(file, "week.csv: bad")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="recs", Prefix="landing/quarantine/")["Contents"]}
     assert where.startswith("s3://recs/landing/quarantine/") and len(keys) == 2

@@ -56,9 +56,10 @@ def _stored_name(file: LandedFile) -> str:
 class LandingZone(ConfigurableResource):
     """What the sensor and the landed_transactions asset need of a landing location."""
 
-    def list_files(self, folder: str = "") -> list[LandedFile]:
+    def list_files(self, folder: str = "", starting: str = "") -> list[LandedFile]:
         """Files waiting in the landing location, or (``folder="archive"``) the loaded ones kept in
-        its archive, named relative to the landing location."""
+        its archive, named relative to the landing location; only those whose own name begins with
+        ``starting`` (the others are not read or hashed)."""
         raise NotImplementedError
 
     def read(self, name: str) -> bytes:
@@ -67,8 +68,9 @@ class LandingZone(ConfigurableResource):
     def locate(self, load_id: str) -> tuple[LandedFile, bool] | None:
         """The file whose content has ``load_id`` and whether it is already archived (loaded before),
         looking first among the waiting files, then in the archive; ``None`` if neither holds it."""
-        for folder in ("", ARCHIVE):
-            for file in self.list_files(folder):
+        archived = _stored_name(LandedFile("", load_id.removeprefix("landed_"), 0))  # "<fingerprint[:12]>-"
+        for folder, starting in (("", ""), (ARCHIVE, archived)):
+            for file in self.list_files(folder, starting):
                 if file.load_id == load_id:
                     return file, bool(folder)
         return None
@@ -102,12 +104,12 @@ class LocalLandingZone(LandingZone):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def list_files(self, folder: str = "") -> list[LandedFile]:
+    def list_files(self, folder: str = "", starting: str = "") -> list[LandedFile]:
         root = Path(self.root, folder)
         if not root.is_dir():
             return []
         files = []
-        for path in sorted(p for p in root.iterdir() if p.is_file() and _is_candidate(p.name)):
+        for path in sorted(p for p in root.glob(f"{starting}*") if p.is_file() and _is_candidate(p.name)):
             digest = hashlib.sha256()
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
@@ -146,9 +148,9 @@ class S3LandingZone(LandingZone):
     def _key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
 
-    def list_files(self, folder: str = "") -> list[LandedFile]:
+    def list_files(self, folder: str = "", starting: str = "") -> list[LandedFile]:
         pages = self._client().get_paginator("list_objects_v2").paginate(  # sub-folders are not listed
-            Bucket=self.bucket, Prefix=self.prefix + (f"{folder}/" if folder else ""), Delimiter="/"
+            Bucket=self.bucket, Prefix=self.prefix + (f"{folder}/" if folder else "") + starting, Delimiter="/"
         )
         files = []
         for page in pages:

@@ -96,8 +96,10 @@ def test_killing_the_daemon_between_request_and_run_loads_the_file_once(tmp_path
 
     daemon = _daemon(home, env, max_runs=0)  # the sensor requests; the queue holds the run
     try:
-        [queued] = _wait(lambda: _landing_runs(home), 180, daemon, home)
-        assert queued.status == DagsterRunStatus.QUEUED
+        # the sensor creates the run (NOT_STARTED) and then submits it to the queue: wait for the latter
+        [queued] = _wait(lambda: [r for r in _landing_runs(home) if r.status == DagsterRunStatus.QUEUED],
+                         180, daemon, home)
+        assert len(_landing_runs(home)) == 1
         time.sleep(2)  # the tick finishes recording its cursor, or not: either way must load once
     finally:
         _kill(daemon)

@@ -83,6 +83,37 @@ def test_ranker_learns_what_the_input_order_misses(tmp_path):
     np.testing.assert_allclose(load_ranker(tmp_path).score(frame), ranker.score(frame), rtol=1e-6)
 
 
+def test_the_compiled_ranker_scores_as_lightgbm_does_and_falls_back_without_a_compiler(tmp_path, monkeypatch):
+    from recs_assets.ranking.rankers import LightGBMRanker
+
+    rng = np.random.default_rng(5)
+    windows = _planted(1)
+    for frame in windows.values():  # features with missing values, so splits send NaNs both ways
+        for column in ("ui_days_since", "item_price", "age", "c_days_since"):
+            values = (rng.random(len(frame)) * 100).astype("float32")
+            values[rng.random(len(frame)) < 0.3] = np.nan
+            frame[column] = values
+        frame["label"] = ((frame["pop_trend"] + 0.4 * rng.random(len(frame)) > 1.0)
+                          | (frame["item_price"] < 10)).astype("int8")
+    train = pd.concat([f.assign(window=n) for n, f in windows.items() if n != "validation"], ignore_index=True)
+    valid = windows["validation"].assign(window="validation")
+    LightGBMRanker({"num_leaves": 15, "n_estimators": 60, "min_child_samples": 5}).fit(train, valid).save(tmp_path)
+    frame = valid.sample(frac=1.0, random_state=0)  # any row order
+
+    plain = load_ranker(tmp_path, compile_min_rows=10**9)
+    expected = plain.score(frame)
+    assert plain.engine == "lightgbm" and plain.booster.num_trees() > 10 and np.std(expected) > 0.1
+    compiled = load_ranker(tmp_path, compile_min_rows=len(frame))
+    np.testing.assert_allclose(compiled.score(frame), expected, rtol=1e-6, atol=1e-9)
+    assert compiled.engine == "compiled (treelite)"
+    np.testing.assert_allclose(compiled.score(frame.head(7)), expected[:7], rtol=1e-6, atol=1e-9)
+
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    fallback = load_ranker(tmp_path, compile_min_rows=0)
+    np.testing.assert_allclose(fallback.score(frame), expected, rtol=1e-12)
+    assert fallback.engine.startswith("lightgbm (compile failed: ") and "no-such-compiler" in fallback.engine
+
+
 def test_holdout_is_deterministic_and_about_the_share():
     customers = pd.Series([f"c{i}" for i in range(2000)])
     mask = holdout_mask(customers, 0.25)

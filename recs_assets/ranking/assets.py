@@ -95,11 +95,14 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: Can
 
 
 def scored_parts(log: PurchaseLog, model_store: ModelStore, candidates: CandidatesRef, ranker: RankerRef, window: str):
-    """The window's candidates with features and the ranker's ``score``, one chunk of customers at a time."""
+    """The window's candidates with features and the ranker's ``score``, one chunk of customers at a time
+    (``frame.attrs["scorer"]``: what scored it, e.g. the LightGBM model compiled to C)."""
     from recs_assets.ranking.rankers import load_ranker
 
     day = candidates.windows[window]
     model = load_ranker(model_store.local_path(ranker.key))
     for path in pool_parts(model_store, candidates, window):
         frame = candidate_features(log, pd.read_parquet(path), day)
-        yield frame.assign(score=model.score(frame))
+        scored = frame.assign(score=model.score(frame))
+        scored.attrs["scorer"] = getattr(model, "engine", model.kind)
+        yield scored

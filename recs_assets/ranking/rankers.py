@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from recs_assets.ranking.compiled import COMPILE_MIN_ROWS, compile_lightgbm
 from recs_assets.ranking.features import FEATURES
 
 
@@ -85,16 +86,31 @@ class LightGBMRanker:
 
 @dataclass
 class _LoadedLightGBM:
+    """A saved LightGBM ranker; from the first frame of ``compile_min_rows`` rows on it scores with the
+    model compiled to C (``ranking.compiled``: same scores), else with LightGBM. ``engine`` says which."""
     booster: object
     params: dict
+    model_file: Path | None = None
+    compile_min_rows: int = COMPILE_MIN_ROWS
     kind: str = "lightgbm"
+    engine: str = "lightgbm"
+    compiled: object = None
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.compiled is None and self.engine == "lightgbm" and self.model_file is not None \
+                and len(frame) >= self.compile_min_rows:
+            try:
+                self.compiled, self.engine = compile_lightgbm(self.model_file), "compiled (treelite)"
+            except Exception as exc:  # e.g. no C compiler: LightGBM scores the same, slower
+                self.engine = f"lightgbm (compile failed: {type(exc).__name__}: {exc})"
+        if self.compiled is not None:
+            return self.compiled.predict(frame[FEATURES].to_numpy(dtype=np.float32))
         return self.booster.predict(frame[FEATURES])
 
 
-def load_ranker(in_dir: str | Path):
-    """A saved ranker, ready to ``score``."""
+def load_ranker(in_dir: str | Path, compile_min_rows: int = COMPILE_MIN_ROWS):
+    """A saved ranker, ready to ``score`` (a LightGBM one compiles itself for frames of
+    ``compile_min_rows`` rows or more)."""
     in_dir = Path(in_dir)
     meta = json.loads((in_dir / "ranker.json").read_text())
     if meta["features"] != FEATURES:
@@ -102,7 +118,8 @@ def load_ranker(in_dir: str | Path):
     if meta["kind"] == "lightgbm":
         import lightgbm as lgb
 
-        return _LoadedLightGBM(lgb.Booster(model_file=str(in_dir / "lightgbm.txt")), meta["params"])
+        model_file = in_dir / "lightgbm.txt"
+        return _LoadedLightGBM(lgb.Booster(model_file=str(model_file)), meta["params"], model_file, compile_min_rows)
     if meta["kind"] == "merlin":
         from recs_assets.ranking.merlin_ranker import MerlinRanker
 

@@ -52,11 +52,12 @@ def recommendations(
     fallback = popular_before(log, serve_day, config.k)
     top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
-    lists, covered = [], set()
+    lists, covered, scorer = [], set(), "none (no candidates)"
     total = candidates.parts.get("serve", 0)
     for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
         mine = pd.Series(scored["customer_id"].unique(), dtype=object)
         covered.update(mine)
+        scorer = scored.attrs.get("scorer", scorer)
         bought = None
         if config.exclude_purchased:
             scored = scored[scored["ui_count"] == 0]
@@ -86,7 +87,7 @@ def recommendations(
             "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
             "serving_day": serve_day, "data_through": str(pd.Timestamp(serve_day).date() - pd.Timedelta(days=1)),
             "seconds": round(seconds, 2), "users_per_second": round(len(recs) / seconds, 1) if seconds else None,
-            "version": version, "uri": uri, "fallback": MetadataValue.json(fallback),
+            "version": version, "uri": uri, "fallback": MetadataValue.json(fallback), "scorer": scorer,
             "preview": MetadataValue.md(preview.to_markdown(index=False)),
         },
     )

@@ -23,12 +23,13 @@ FEATURES = SOURCE_FEATURES + PAIR_FEATURES + ITEM_FEATURES + CUSTOMER_FEATURES
 
 _SQL = """
 with k as materialized (
-    -- the customer's integer code (PurchaseLog's cix): every join and grouping below runs on it
-    select c.*, codes.cix from cands c left join customer_codes codes using (customer_id)
+    -- the customer's integer code (PurchaseLog's cix): every join, grouping and the result carry it,
+    -- not the id string (the strings took a third of the query's time at H&M's 64-character ids)
+    select c.* exclude (customer_id), codes.cix from cands c join customer_codes codes using (customer_id)
 ), mine as materialized (
     select p.* from purchases p semi join (select distinct cix from k) w using (cix) where p.t_dat < $cutoff
 ), ui as (
-    select cix, article_id, count(*) as ui_count, sum(quantity) as ui_quantity,
+    select cix, article_id, count(*) as ui_count, sum(quantity)::bigint as ui_quantity,
            date_diff('day', max(t_dat), $cutoff) as ui_days_since,
            case when count(*) > 1 then date_diff('day', min(t_dat), max(t_dat)) / (count(*) - 1.0) end as ui_interval
     from mine group by 1, 2
@@ -46,7 +47,7 @@ with k as materialized (
     select m.cix, a.colour_group_code, count(*) as n
     from mine m join articles a using (article_id) group by 1, 2
 )
-select k.* exclude (cix),
+select k.*,
        coalesce(ui.ui_count, 0) as ui_count, coalesce(ui.ui_quantity, 0) as ui_quantity,
        ui.ui_days_since, ui.ui_interval, ui.ui_days_since / nullif(ui.ui_interval, 0) as ui_cycle,
        coalesce(ct.n, 0) as same_type_count, coalesce(cc.n, 0) as same_colour_count,
@@ -61,11 +62,11 @@ from k
 left join ui on ui.cix = k.cix and ui.article_id = k.article_id
 left join {items} i on i.article_id = k.article_id
 left join articles a on a.article_id = k.article_id
-left join customers c on c.customer_id = k.customer_id
+left join customers c on c.cix = k.cix
 left join cust cu on cu.cix = k.cix
 left join c_type ct on ct.cix = k.cix and ct.product_type_no = a.product_type_no
 left join c_colour cc on cc.cix = k.cix and cc.colour_group_code = a.colour_group_code
-order by k.customer_id, k.article_id
+order by k.cix, k.article_id  -- = customer id order
 """
 
 
@@ -78,7 +79,9 @@ with ac as (  -- one (article, customer) aggregate feeds every article feature
            sum(price) as spend, min(t_dat) as first_day
     from purchases where t_dat < $cutoff group by 1, 2
 )
-select article_id, sum(n_1w) as pop_1w, sum(n_4w) as pop_4w, sum(n_12w) as pop_12w, count(*) as item_buyers,
+-- sums of integers are HUGEINT in DuckDB, which reach pandas as Python objects: cast them
+select article_id, sum(n_1w)::bigint as pop_1w, sum(n_4w)::bigint as pop_4w, sum(n_12w)::bigint as pop_12w,
+       count(*) as item_buyers,
        sum(spend) / sum(n) as item_price, date_diff('day', min(first_day), $cutoff) as item_age_days,
        avg(case when n > 1 then 1.0 else 0.0 end) as item_repeat_rate
 from ac group by 1
@@ -100,6 +103,11 @@ def candidate_features(log: PurchaseLog, pool: pd.DataFrame, cutoff) -> pd.DataF
     items = item_features(log, cutoff)
     log.register("cands", pool)
     frame = log.query(_SQL.format(items=items), cutoff=pd.Timestamp(cutoff).date())
+    if len(frame) != len(pool):
+        unknown = set(pool["customer_id"]) - set(log.customer_ids(frame["cix"].unique()))
+        raise ValueError(f"{len(unknown):,} customer(s) of the candidates are not in the purchase log,"
+                         f" e.g. {sorted(unknown)[:3]}")
+    frame.insert(0, "customer_id", log.customer_ids(frame.pop("cix").to_numpy()))
     missing = [c for c in FEATURES if c not in frame.columns]
     if missing:
         raise ValueError(f"feature query lacks {missing}")

@@ -31,6 +31,47 @@ def test_less_wrong_and_latent_diversity():
     assert np.isnan(less_wrong(np.array([9]), [[2]], emb))  # unknown items are skipped
 
 
+def _loop_reference(lists, truth, top1, missed_truth, emb, popularity, k):
+    """The per-user loops these functions replaced (the oracle for the vectorised ones)."""
+    unit = {i: v / (np.linalg.norm(v) or 1) for i, v in emb.items()}
+    top = {c: set(items[:k]) for c, items in zip(lists["customer_id"], lists["items"])}
+    misses = [a not in top.get(c, set()) for c, a in zip(truth["customer_id"], truth["article_id"])]
+    wrong = [max(unit[b] @ unit[f] for b in bought if b in unit) for f, bought in zip(top1, missed_truth)
+             if f in unit and any(b in unit for b in bought)]
+    diverse = []
+    for items in lists["items"]:
+        vecs = [unit[i] for i in items if i in unit]
+        if len(vecs) >= 2:
+            sims = np.vstack(vecs) @ np.vstack(vecs).T
+            diverse.append(1 - (sims.sum() - len(vecs)) / (len(vecs) * (len(vecs) - 1)))
+    per_user = [np.mean([popularity.get(i, 0) for i in items[:k]]) for items in lists["items"]]
+    bought = truth.groupby("customer_id")["article_id"].agg(set).to_dict()
+    return misses, np.mean(wrong), np.mean(diverse), np.mean(per_user) / np.mean(list(popularity.values())), bought
+
+
+def test_vectorised_slices_equal_the_per_user_loops():
+    from recs_assets.core.metrics import popularity_bias_at_k
+    from recs_assets.evaluation.suite import items_by_customer
+
+    rng = np.random.default_rng(3)
+    customers = [f"c{i}" for i in range(300)]
+    lists = pd.DataFrame({"customer_id": customers,  # ragged lists, repeats, items without embeddings
+                          "items": [list(rng.integers(0, 60, rng.integers(1, 15))) for _ in customers]})
+    truth = pd.DataFrame({"customer_id": rng.choice(customers + ["new"], 900),
+                          "article_id": rng.integers(0, 60, 900)})
+    emb = {i: rng.normal(size=4).astype(np.float32) for i in range(50)}
+    emb[7] = np.zeros(4, dtype=np.float32)  # a zero vector stays zero
+    popularity = {i: int(rng.integers(0, 100)) for i in range(55)}
+    top1 = rng.integers(0, 60, 200)
+    missed_truth = [list(rng.integers(0, 60, rng.integers(0, 5))) for _ in top1]
+    misses, wrong, diverse, bias, bought = _loop_reference(lists, truth, top1, missed_truth, emb, popularity, 12)
+    assert pair_misses(lists, truth, 12)["miss"].tolist() == misses
+    assert less_wrong(top1, missed_truth, emb) == pytest.approx(wrong, rel=1e-5)
+    assert latent_diversity(lists["items"].tolist(), emb, batch=64) == pytest.approx(diverse, rel=1e-5)
+    assert popularity_bias_at_k(lists["items"].tolist(), popularity, 12) == pytest.approx(bias)
+    assert items_by_customer(truth) == bought
+
+
 def test_gate_needs_lift_and_bounded_slices():
     model, base = {"map_at_k": 0.21}, {"popularity": {"map_at_k": 0.20}}
     bounds = {"age_band": 0.1}

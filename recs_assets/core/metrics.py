@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def _pairs(recommended: np.ndarray, relevant: Sequence[set]):
     if len(recommended) != len(relevant):
         raise ValueError(f"{len(recommended)} lists but {len(relevant)} relevant sets")
-    return [(list(r), s) for r, s in zip(recommended, relevant) if s]
+    # numpy rows become Python ints: hashing numpy scalars made set lookups the metrics' main cost
+    return [(r.tolist() if isinstance(r, np.ndarray) else list(r), s) for r, s in zip(recommended, relevant) if s]
 
 
 def recall_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:
@@ -91,5 +93,13 @@ def popularity_bias_at_k(recommended: np.ndarray, item_popularity: dict, k: int)
     counts = np.array(list(item_popularity.values()), dtype=float)
     if len(counts) == 0 or counts.mean() == 0:
         return float("nan")
-    per_user = [np.mean([item_popularity.get(i, 0) for i in row[:k]]) for row in np.asarray(recommended)]
+    rows = [list(row[:k]) for row in recommended]
+    if not rows:
+        return float("nan")
+    sizes = np.array([len(r) for r in rows])
+    found = pd.Series(item_popularity, dtype=float).reindex(pd.Index([i for r in rows for i in r], dtype=object))
+    values = found.fillna(0).to_numpy()
+    if (sizes == 0).any():  # as the mean of an empty list: NaN
+        return float("nan")
+    per_user = np.add.reduceat(values, np.r_[0, np.cumsum(sizes)[:-1]]) / sizes
     return float(np.mean(per_user) / counts.mean())

@@ -17,9 +17,15 @@ def pair_misses(recommended: pd.DataFrame, truth: pd.DataFrame, k: int) -> pd.Da
 
     ``recommended`` has columns customer_id and ``items`` (list of article ids, best first).
     """
-    top = recommended.set_index("customer_id")["items"].map(lambda items: set(items[:k]))
-    hit = [a in top.get(c, set()) for c, a in zip(truth["customer_id"], truth["article_id"])]
-    return truth.assign(miss=~np.array(hit, dtype=bool))
+    top = [list(items)[:k] for items in recommended["items"]]
+    sizes = [len(t) for t in top]
+    shown_customers = np.repeat(recommended["customer_id"].to_numpy(dtype=object), sizes)
+    shown_items = np.fromiter((a for t in top for a in t), dtype=np.int64, count=sum(sizes))
+    # (customer, article) as one integer per pair, codes shared by both sides
+    customers = pd.factorize(np.concatenate([shown_customers, truth["customer_id"].to_numpy(dtype=object)]))[0]
+    items = pd.factorize(np.concatenate([shown_items, truth["article_id"].to_numpy(dtype=np.int64)]))[0]
+    pairs = customers.astype(np.int64) * (items.max(initial=0) + 1) + items
+    return truth.assign(miss=~np.isin(pairs[len(shown_items):], pairs[:len(shown_items)]))
 
 
 def miss_rates(pairs: pd.DataFrame, by: str) -> dict[str, float]:
@@ -62,9 +68,17 @@ def popularity_bin(counts: pd.Series, bins: int = 4) -> pd.Series:
     return labelled
 
 
-def _normalise(matrix: np.ndarray) -> np.ndarray:
+def _unit_rows(ids, embeddings: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix of unit-length embeddings with a zero last row, row of each id: the zero row when
+    the id has no embedding). Zero vectors stay zero."""
+    known = list(embeddings)
+    matrix = np.vstack([np.asarray(embeddings[i], dtype=np.float32) for i in known]
+                       + [np.zeros(len(next(iter(embeddings.values()))), dtype=np.float32)])
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
+    matrix = matrix / np.where(norms == 0, 1, norms)
+    rows = pd.Series(np.arange(len(known)), index=np.asarray(known, dtype=np.int64)).reindex(
+        np.asarray(ids, dtype=np.int64))
+    return matrix, rows.fillna(len(known)).to_numpy(dtype=np.int64)
 
 
 def less_wrong(top1: np.ndarray, truth_items: list[list[int]], embeddings: dict[int, np.ndarray]) -> float:
@@ -74,25 +88,38 @@ def less_wrong(top1: np.ndarray, truth_items: list[list[int]], embeddings: dict[
     no hit should be passed). Items without an embedding are skipped. Higher is better: the misses
     point to the right region of the catalogue.
     """
-    values = []
-    for first, bought in zip(top1, truth_items):
-        known = [embeddings[b] for b in bought if b in embeddings]
-        if first not in embeddings or not known:
-            continue
-        sims = _normalise(np.vstack(known)) @ _normalise(embeddings[first][None, :]).T
-        values.append(float(sims.max()))
-    return float(np.mean(values)) if values else float("nan")
+    sizes = np.array([len(b) for b in truth_items], dtype=np.int64)
+    if not embeddings or not sizes.sum():
+        return float("nan")
+    matrix, first = _unit_rows(list(top1), embeddings)
+    _, bought = _unit_rows([b for items in truth_items for b in items], embeddings)
+    user = np.repeat(np.arange(len(sizes)), sizes)
+    missing = len(matrix) - 1
+    keep = (bought != missing) & (first[user] != missing)  # unknown items are skipped
+    if not keep.any():
+        return float("nan")
+    sims = np.einsum("ij,ij->i", matrix[bought[keep]], matrix[first[user[keep]]])
+    return float(pd.Series(sims).groupby(user[keep]).max().mean())
 
 
-def latent_diversity(lists: list[list[int]], embeddings: dict[int, np.ndarray]) -> float:
-    """Mean over lists of the mean pairwise cosine distance between the list's item embeddings."""
+def latent_diversity(lists: list[list[int]], embeddings: dict[int, np.ndarray], batch: int = 20_000) -> float:
+    """Mean over lists of the mean pairwise cosine distance between the list's item embeddings
+    (items without an embedding left out; lists with fewer than two embedded items skipped)."""
+    if not embeddings or not len(lists):
+        return float("nan")
+    width = max(len(items) for items in lists)
+    padded, filled = np.zeros((len(lists), width), dtype=np.int64), np.zeros((len(lists), width), dtype=bool)
+    for i, items in enumerate(lists):
+        padded[i, :len(items)], filled[i, :len(items)] = list(items), True
+    matrix, rows = _unit_rows(padded.reshape(-1), embeddings)
+    rows = np.where(filled, rows.reshape(len(lists), width), len(matrix) - 1)  # padding: the zero row
+    n = (rows != len(matrix) - 1).sum(axis=1)
     values = []
-    for items in lists:
-        vecs = [embeddings[i] for i in items if i in embeddings]
-        if len(vecs) < 2:
-            continue
-        unit = _normalise(np.vstack(vecs))
-        sims = unit @ unit.T
-        n = len(vecs)
-        values.append(float(1 - (sims.sum() - n) / (n * (n - 1))))
-    return float(np.mean(values)) if values else float("nan")
+    for start in range(0, len(lists), batch):  # bounded memory: batch × width × dim floats
+        summed = matrix[rows[start:start + batch]].sum(axis=1)
+        total = np.einsum("ud,ud->u", summed, summed)  # = Σ of the list's similarity matrix, |Σ v|²
+        m = n[start:start + batch]
+        ok = m >= 2
+        values.append(1 - (total[ok] - m[ok]) / (m[ok] * (m[ok] - 1)))
+    values = np.concatenate(values)
+    return float(values.mean()) if len(values) else float("nan")

@@ -183,3 +183,39 @@ def test_select_best_on_crafted_metrics():
     with pytest.raises(ValueError, match="no trained partition has metric 'missing'"):
         select_best(results, "missing")
     assert "**a** (best)" in comparison_table(results, "a")
+
+
+def _adam_steps(optimizer, batches, rows=40, dim=3):
+    """An embedding table and a dense weight after Adam steps on lookups of ``batches`` (row ids)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    table = tf.Variable(rng.normal(size=(rows, dim)).astype("float32"))
+    dense = tf.Variable(rng.normal(size=(dim,)).astype("float32"))
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            looked_up = tf.gather(table, batch)  # a sparse gradient, like an embedding lookup's
+            loss = tf.reduce_sum((looked_up * dense) ** 2 * np.arange(1, len(batch) + 1)[:, None])
+        optimizer.apply_gradients(zip(tape.gradient(loss, [table, dense]), [table, dense]))
+    return table.numpy(), dense.numpy()
+
+
+def test_lazy_adam_is_adam_on_the_rows_in_the_batch_and_leaves_the_others():
+    import tensorflow as tf
+
+    from recs_assets.training.lazy_adam import lazy_adam
+
+    every_row = [np.arange(40)] * 4
+    adam, lazy = _adam_steps(tf.keras.optimizers.legacy.Adam(0.01), every_row), _adam_steps(lazy_adam(0.01), every_row)
+    np.testing.assert_allclose(lazy[0], adam[0], rtol=1e-6)  # every row in every batch: Adam's result
+    np.testing.assert_allclose(lazy[1], adam[1], rtol=1e-6)
+
+    some_rows = [np.array([1, 2, 2, 7]), np.array([7, 9])]  # a repeated row: its gradients add up
+    first, _ = _adam_steps(lazy_adam(0.01), some_rows[:1])
+    both, _ = _adam_steps(lazy_adam(0.01), some_rows)
+    untouched = np.setdiff1d(np.arange(40), [7, 9])  # by the second batch
+    np.testing.assert_array_equal(both[untouched], first[untouched])
+    assert not np.allclose(both[[7, 9]], first[[7, 9]])
+    dense_first, _ = _adam_steps(tf.keras.optimizers.legacy.Adam(0.01), some_rows[:1])
+    dense_both, _ = _adam_steps(tf.keras.optimizers.legacy.Adam(0.01), some_rows)
+    assert not np.allclose(dense_both[[1, 2]], dense_first[[1, 2]])  # legacy Adam moves them on momentum

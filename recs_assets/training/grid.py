@@ -13,6 +13,7 @@ class Hyperparameters:
     embedding_dim: int = 64  # output size of both towers
     hidden_dims: tuple[int, ...] = (128,)
     logq_correction: bool = True  # popularity correction of in-batch negatives (training only)
+    lazy_adam: bool = True  # Adam updates only the embedding rows in the batch (training.lazy_adam)
 
     @property
     def key(self) -> str:

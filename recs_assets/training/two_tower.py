@@ -1,6 +1,7 @@
 """Merlin ``TwoTowerModelV2`` on transformed splits: train, embed, evaluate, save, reload.
 
-Recipe that learns on CPU (see shared Merlin notes): Adam (legacy optimizer), in-batch negatives with
+Recipe that learns on CPU (see shared Merlin notes): Adam (legacy optimizer; by default with lazy updates
+of the embedding rows, ``lazy_adam``), in-batch negatives with
 a logQ popularity correction in training, towers ``InputBlockV2 → MLP(hidden…, embedding_dim)``.
 Evaluation is honest: every validation user is scored against every item seen in training
 (``recs_assets.retrieval.rank``, the one retrieval path). Towers are reloaded with ``retrieval.load_towers``.
@@ -20,6 +21,7 @@ from recs_assets.core.metrics import ndcg_at_k, recall_at_k
 from recs_assets.features.workflow import ITEM_ID, USER_ID
 from recs_assets.retrieval import Towers, rank
 from recs_assets.training.grid import Hyperparameters
+from recs_assets.training.lazy_adam import lazy_adam
 
 
 @dataclass
@@ -75,7 +77,9 @@ def train_two_tower(
         extra = {"post": PopularityLogitsCorrection(item_counts(train_ds), schema=item_schema),
                  "store_negative_ids": True}
     model = mm.TwoTowerModelV2(query, candidate, **extra)
-    model.compile(optimizer=tf.keras.optimizers.legacy.Adam(params.learning_rate), metrics=[])
+    adam = lazy_adam if params.lazy_adam else tf.keras.optimizers.legacy.Adam
+    optimizer = adam(params.learning_rate)
+    model.compile(optimizer=optimizer, metrics=[])
 
     loader = mm.Loader(train_ds, batch_size=params.batch_size, shuffle=True)
     rows = int(train_ds.to_ddf().shape[0].compute())

@@ -51,7 +51,7 @@ def _loop_reference(lists, truth, top1, missed_truth, emb, popularity, k):
 
 def test_vectorised_slices_equal_the_per_user_loops():
     from recs_assets.core.metrics import popularity_bias_at_k
-    from recs_assets.evaluation.suite import items_by_customer
+    from recs_assets.core.metrics import bought_sets
 
     rng = np.random.default_rng(3)
     customers = [f"c{i}" for i in range(300)]
@@ -69,7 +69,7 @@ def test_vectorised_slices_equal_the_per_user_loops():
     assert less_wrong(top1, missed_truth, emb) == pytest.approx(wrong, rel=1e-5)
     assert latent_diversity(lists["items"].tolist(), emb, batch=64) == pytest.approx(diverse, rel=1e-5)
     assert popularity_bias_at_k(lists["items"].tolist(), popularity, 12) == pytest.approx(bias)
-    assert items_by_customer(truth) == bought
+    assert bought_sets(truth) == bought
 
 
 def test_gate_needs_lift_and_bounded_slices():

@@ -13,6 +13,16 @@ import numpy as np
 import pandas as pd
 
 
+def bought_sets(frame: pd.DataFrame, customer: str = "customer_id", item: str = "article_id") -> dict:
+    """customer → set of the items in ``frame``'s rows: the ``relevant`` sets (a groupby's ``agg(set)``
+    called a Python function per customer: 8 s for H&M's 100k test buyers, this well under one)."""
+    codes, customers = pd.factorize(frame[customer])
+    order = np.argsort(codes, kind="stable")
+    items = frame[item].to_numpy()[order].tolist()
+    bounds = np.searchsorted(codes[order], np.arange(len(customers) + 1)).tolist()
+    return {c: set(items[bounds[i]:bounds[i + 1]]) for i, c in enumerate(customers)}
+
+
 def _pairs(recommended: np.ndarray, relevant: Sequence[set]):
     if len(recommended) != len(relevant):
         raise ValueError(f"{len(recommended)} lists but {len(relevant)} relevant sets")

@@ -57,7 +57,7 @@ def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, progre
 
 def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -> dict[str, float]:
     """MAP, recall, NDCG, hit rate and MRR at k over the customers of ``truth`` (or ``customers``)."""
-    bought = truth.groupby("customer_id")["article_id"].agg(set)
+    bought = metrics.bought_sets(truth)
     chosen = lists if customers is None else lists[lists["customer_id"].isin(set(customers))]
     recommended = np.empty(len(chosen), dtype=object)
     recommended[:] = [list(x) for x in chosen["items"]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recs_assets.core.metrics import map_at_k
+from recs_assets.core.metrics import bought_sets, map_at_k
 from recs_assets.ranking.lists import top_lists
 from recs_assets.ranking.rankers import Ranker, make_ranker
 
@@ -43,7 +43,7 @@ def list_map(frame: pd.DataFrame, scores: np.ndarray, truth: pd.DataFrame, fallb
     (their purchases of the label window), short lists topped up with ``fallback``."""
     customers = pd.unique(truth["customer_id"])
     lists = top_lists(frame, scores, k, customers, fallback)
-    bought = truth.groupby("customer_id")["article_id"].agg(set)
+    bought = bought_sets(truth)
     return map_at_k(np.array(lists["items"].tolist() + [[]], dtype=object)[:-1],
                     [bought.get(c, set()) for c in lists["customer_id"]], k)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recs_assets.core.metrics import ndcg_at_k, recall_at_k
+from recs_assets.core.metrics import bought_sets, ndcg_at_k, recall_at_k
 from recs_assets.features.workflow import ITEM_ID, USER_ID
 from recs_assets.retrieval import Towers, rank
 from recs_assets.training.grid import Hyperparameters
@@ -111,7 +111,7 @@ def train_two_tower(
 def relevant_items(split_ds, user_ids: np.ndarray) -> list[set]:
     """Per user (in ``user_ids`` order), the set of encoded items bought in the split."""
     frame = split_ds.to_ddf()[[USER_ID, ITEM_ID]].compute()
-    bought = frame.groupby(USER_ID)[ITEM_ID].agg(set)
+    bought = bought_sets(frame, USER_ID, ITEM_ID)
     return [bought.get(u, set()) for u in user_ids]
 
 

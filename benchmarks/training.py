@@ -2,7 +2,8 @@
 
     uv run python -m benchmarks.training                       # scales 0.002 0.01, batch 1024 4096
     uv run python -m benchmarks.training --scales 0.01 0.05 --epochs 3
-    uv run python -m benchmarks.training --scales 0.01 0.1 --grid --optimizers adam lazy_adam --out training_optimizers.json
+    uv run python -m benchmarks.training --scales 0.01 --grid --optimizers adam lazy_adam --out training_optimizers.json
+    uv run python -m benchmarks.training --folder /tmp/recs-e2e-1 --grid --seed 42 --out training_folder.json
 
 Per configuration: wall time of fit, examples/s over all epochs and over the epochs after the first
 (the first traces the graph), time of the full-catalogue validation evaluation, and recall@12.
@@ -43,6 +44,18 @@ def build_features(scale: float, root: Path):
     return read_transformed(root / "train"), read_transformed(root / "valid"), len(train)
 
 
+def kept_features(folder: Path):
+    """(train, validation, train rows) from the transformed splits a pipeline run left in ``folder``."""
+    from recs_assets.features.workflow import read_transformed
+
+    found = sorted((folder / "model_store" / "features").glob("*/train"))
+    if len(found) != 1:
+        raise SystemExit(f"{folder}/model_store/features holds {len(found)} transformed train splits, not one")
+    features = found[0].parent
+    train = read_transformed(features / "train")
+    return train, read_transformed(features / "validation"), int(train.to_ddf().shape[0].compute())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=float, nargs="+", default=[0.002, 0.01])
@@ -53,6 +66,9 @@ def main() -> None:
     parser.add_argument("--optimizers", nargs="+", default=["lazy_adam"], choices=["adam", "lazy_adam"],
                         help="adam: Keras' legacy Adam (dense updates of the embedding tables); lazy_adam: the default")
     parser.add_argument("--out", default="training.json")
+    parser.add_argument("--folder", help="instead of --scales: a data folder the pipeline ran in (e.g. the"
+                        " end-to-end benchmark's): train on its transformed splits")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     import dataclasses
 
@@ -60,21 +76,21 @@ def main() -> None:
     from recs_assets.training.two_tower import evaluate, train_two_tower
 
     rows = []
-    for scale in args.scales:
+    for scale in [args.folder] if args.folder else args.scales:
         with tempfile.TemporaryDirectory() as tmp:
-            train, valid, n_train = build_features(scale, Path(tmp))
+            train, valid, n_train = kept_features(Path(scale)) if args.folder else build_features(scale, Path(tmp))
             configs = GRID if args.grid else [Hyperparameters(learning_rate=0.01, batch_size=b, epochs=args.epochs)
                                               for b in args.batch_sizes]
             for params in [dataclasses.replace(p, lazy_adam=o == "lazy_adam") for p in configs for o in args.optimizers]:
                 batch = params.batch_size
                 stamps: list[float] = []
                 start = time.perf_counter()
-                result = train_two_tower(train, params, seed=1, on_epoch_end=lambda e, l: stamps.append(time.perf_counter()))
+                result = train_two_tower(train, params, seed=args.seed, on_epoch_end=lambda e, l: stamps.append(time.perf_counter()))
                 later = (n_train * (len(stamps) - 1)) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
                 t = time.perf_counter()
                 metrics = evaluate(result.model, train, valid, k=12)
                 row = {
-                    "scale": scale, "train_rows": n_train, "config": params.key, "batch_size": batch,
+                    "scale": scale, "seed": args.seed, "train_rows": n_train, "config": params.key, "batch_size": batch,
                     "epochs": params.epochs, "optimizer": "lazy_adam" if params.lazy_adam else "adam",
                     "fit_seconds": round(result.seconds, 2),
                     "first_epoch_seconds": round(stamps[0] - start, 2),

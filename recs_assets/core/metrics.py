@@ -104,12 +104,10 @@ def popularity_bias_at_k(recommended: np.ndarray, item_popularity: dict, k: int)
     if len(counts) == 0 or counts.mean() == 0:
         return float("nan")
     rows = [list(row[:k]) for row in recommended]
-    if not rows:
-        return float("nan")
     sizes = np.array([len(r) for r in rows])
+    if not len(rows) or (sizes == 0).any():  # as the mean of an empty list: NaN
+        return float("nan")
     found = pd.Series(item_popularity, dtype=float).reindex(pd.Index([i for r in rows for i in r], dtype=object))
     values = found.fillna(0).to_numpy()
-    if (sizes == 0).any():  # as the mean of an empty list: NaN
-        return float("nan")
     per_user = np.add.reduceat(values, np.r_[0, np.cumsum(sizes)[:-1]]) / sizes
     return float(np.mean(per_user) / counts.mean())

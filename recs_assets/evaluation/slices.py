@@ -91,8 +91,8 @@ def less_wrong(top1: np.ndarray, truth_items: list[list[int]], embeddings: dict[
     sizes = np.array([len(b) for b in truth_items], dtype=np.int64)
     if not embeddings or not sizes.sum():
         return float("nan")
-    matrix, first = _unit_rows(list(top1), embeddings)
-    _, bought = _unit_rows([b for items in truth_items for b in items], embeddings)
+    matrix, rows = _unit_rows([*top1, *(b for items in truth_items for b in items)], embeddings)  # one matrix
+    first, bought = rows[:len(top1)], rows[len(top1):]
     user = np.repeat(np.arange(len(sizes)), sizes)
     missing = len(matrix) - 1
     keep = (bought != missing) & (first[user] != missing)  # unknown items are skipped

@@ -77,11 +77,22 @@ def build_landing_zone(env: Environment | None = None):
     )
 
 
+def gate_min_lift() -> float:
+    """The promotion gate's required lift over the strongest baseline: ``RECS_GATE_MIN_LIFT`` (a
+    fraction: 0.1 = 1.1×), 0.1 by default."""
+    raw = os.environ.get("RECS_GATE_MIN_LIFT", "0.1")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"RECS_GATE_MIN_LIFT={raw!r} is not a number (a fraction, e.g. 0.1 for 1.1x)") from None
+
+
 def build_resources(env: Environment | None = None) -> dict:
     """The resources of one environment, keyed as the assets expect them."""
     from dagster_dbt import DbtCliResource
 
     from recs_assets.resources.dask_cluster import DaskCluster
+    from recs_assets.resources.promotion_policy import PromotionPolicy
     from recs_assets.resources.tracker import ExperimentTracker
 
     env = env or current_environment()
@@ -89,6 +100,8 @@ def build_resources(env: Environment | None = None) -> dict:
         "landing": build_landing_zone(env),
         # NVTabular on a Dask cluster when RECS_DASK_SCHEDULER is set, in the step otherwise.
         "dask": DaskCluster(scheduler_address=os.environ.get("RECS_DASK_SCHEDULER") or None),
+        # The promotion gate's bar, the same everywhere unless RECS_GATE_MIN_LIFT sets another margin.
+        "promotion": PromotionPolicy(min_relative_lift=gate_min_lift()),
     }
     dbt = DbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),

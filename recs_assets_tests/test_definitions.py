@@ -59,6 +59,20 @@ def test_definitions_load(env, warehouse):
     assert loaded["resources"]["model_store"] == {"local": "LocalModelStore", "prod": "S3ModelStore"}[env]
     assert loaded["checks"] >= 30
     assert loaded["resources"]["landing"] == {"local": "LocalLandingZone", "prod": "S3LandingZone"}[env]
+    assert loaded["resources"]["promotion"] == "PromotionPolicy"
+
+
+def test_the_gate_margin_is_the_deployments(monkeypatch):
+    """Runs launched by automation carry no run config: the gate's margin comes from the environment."""
+    from recs_assets.environment import build_resources
+
+    monkeypatch.delenv("RECS_GATE_MIN_LIFT", raising=False)
+    assert build_resources("local")["promotion"].min_relative_lift == 0.1
+    monkeypatch.setenv("RECS_GATE_MIN_LIFT", "0.05")
+    assert build_resources("prod")["promotion"].min_relative_lift == 0.05
+    monkeypatch.setenv("RECS_GATE_MIN_LIFT", "ten percent")
+    with pytest.raises(ValueError, match="RECS_GATE_MIN_LIFT='ten percent' is not a number"):
+        build_resources("local")
 
 
 def test_sensors_and_the_weekly_schedule_are_on_by_default():

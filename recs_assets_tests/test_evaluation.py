@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
+from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.serving.cache import Recommendation, SQLiteCache
 from recs_assets_tests.helpers import all_assets, metadata
 
@@ -70,10 +71,10 @@ def test_gate_failure_publishes_nothing(staged_pipeline, evaluated, tmp_path):
     p = staged_pipeline
     served = SQLiteCache(path=str(tmp_path / "served.sqlite"))
     served.publish("good-version", [Recommendation("u", [1], [1.0])], [1], "previous-model")
-    run = {"ops": {"evaluation": {"config": {"min_relative_lift": 100.0}}}}  # a bar no list can clear
+    bar = PromotionPolicy(min_relative_lift=100.0)  # a bar no list can clear
     result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
-                         resources={**p["resources"], "cache": served}, instance=p["instance"],
-                         run_config=run, raise_on_error=False)
+                         resources={**p["resources"], "cache": served, "promotion": bar},
+                         instance=p["instance"], raise_on_error=False)
     gate = _gate(result)
     assert not gate.passed and not result.success
     assert "map_at_k: served" in gate.metadata["reasons"].value

@@ -7,21 +7,22 @@ import pandas as pd
 import pytest
 from dagster import materialize
 
+from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.serving.cache import SQLiteCache
 from recs_assets_tests.helpers import all_assets, metadata
 
 SERVING = ["evaluation", "recommendations", "served_recommendations"]
 # Serving mechanics are under test here, not model quality (the gate has its own tests): a bar every
 # list clears, so the publish always happens.
-OPEN_GATE = {"ops": {"evaluation": {"config": {"min_relative_lift": -1.0, "max_mred": {}}}}}
+OPEN_GATE = PromotionPolicy(min_relative_lift=-1.0, max_mred={})
 
 
 @pytest.fixture(scope="module")
 def served(staged_pipeline, tmp_path_factory):
     p = staged_pipeline
     cache = SQLiteCache(path=str(tmp_path_factory.mktemp("serving") / "cache.sqlite"))
-    resources = {**p["resources"], "cache": cache}
-    first = materialize(all_assets(), selection=SERVING, resources=resources, instance=p["instance"], run_config=OPEN_GATE)
+    resources = {**p["resources"], "cache": cache, "promotion": OPEN_GATE}
+    first = materialize(all_assets(), selection=SERVING, resources=resources, instance=p["instance"])
     again = materialize(all_assets(), selection=["served_recommendations"], resources=resources, instance=p["instance"])
     return {"first": first, "again": again, "cache": cache, **p}
 

@@ -24,11 +24,11 @@ from recs_assets.artifacts import CandidatesRef, EvaluationRef, Gate, RankerRef,
 from recs_assets.candidates.assets import read_item_embeddings
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.evaluation.comparison import ACCURACY, BASELINES, accuracy, side_by_side, slice_chart, test_lists
-from recs_assets.evaluation.gate import promotion_decision
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
 from recs_assets.evaluation.suite import SLICE_FAMILIES, PurchaseRecList
 from recs_assets.ranking.assets import scored_parts
 from recs_assets.resources.model_store import ModelStore
+from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.resources.warehouse import Warehouse
 
 SCALARS = ["recall_at_k", "ndcg_at_k", "map_at_k", "hit_rate_at_k", "mrr_at_k", "coverage_at_k",
@@ -37,15 +37,7 @@ SCALARS = ["recall_at_k", "ndcg_at_k", "map_at_k", "hit_rate_at_k", "mrr_at_k", 
 
 class EvaluationConfig(Config):
     k: int = Field(12, ge=1, description="Cutoff of every metric (H&M scores the top 12).")
-    gate_metric: str = Field("map_at_k", description="Metric the served list must win on.")
-    min_relative_lift: float = Field(
-        0.1, description="Required lift over the strongest baseline, e.g. 0.1 = the served list scores ≥ 1.1×.")
     min_slice_pairs: int = Field(50, ge=1, description="Slices with fewer (user, item) pairs stay out of MRED.")
-    max_mred: dict[str, float] = Field(
-        default={"user_activity": 0.15, "age_band": 0.15, "product_group": 0.25, "item_popularity": 0.6},
-        description="Upper bound on MRED per slice family. Popularity quartiles are served unequally by"
-        " nature (rare items are rarely retrieved), hence the looser bound.",
-    )
 
 
 def _png(data: bytes, title: str) -> str:
@@ -69,12 +61,13 @@ def evaluation(
     candidates: CandidatesRef,
     warehouse: Warehouse,
     model_store: ModelStore,
+    promotion: PromotionPolicy,
 ):
     """Test-week metrics of every list for every test-week buyer (new customers included) and, apart,
     for the customers the two-tower was trained on; RecList's behavioural report for each list."""
     if mismatch := ranker_mismatch(ranker, candidates):
         raise Failure(mismatch)
-    k = config.k
+    k, metric = config.k, promotion.gate_metric
     start = time.perf_counter()
     log = PurchaseLog.from_warehouse(warehouse)
     cutoff = candidates.windows["test"]
@@ -94,17 +87,16 @@ def evaluation(
                                     name, tmp)
             suite(verbose=False)
             results[name] = suite.results()
-            context.log.info(f"RecList {name}: {config.gate_metric} {results[name][config.gate_metric]:.4f};"
+            context.log.info(f"RecList {name}: {metric} {results[name][metric]:.4f};"
                              f" {time.perf_counter() - start:.0f}s so far")
             miss[name] = {f: results[name][f"miss_rate_by_{f}"] for f in SLICE_FAMILIES}
         report_uri = model_store.publish_dir(tmp, evaluation_key(ranker))
     known = {name: accuracy(recs, truth[truth["customer_id"].isin(modelled)], k) for name, recs in lists.items()}
     scalars = {name: {m: r[m] for m in SCALARS} for name, r in results.items()}
-    decision = promotion_decision(scalars["served"], {b: scalars[b] for b in BASELINES}, results["served"]["mred"],
-                                  config.gate_metric, config.min_relative_lift, config.max_mred)
+    decision = promotion.decide(scalars["served"], {b: scalars[b] for b in BASELINES}, results["served"]["mred"])
     strongest = decision.strongest_baseline
-    lift = scalars["served"][config.gate_metric] / scalars[strongest][config.gate_metric] \
-        if scalars[strongest][config.gate_metric] else float("inf")
+    lift = scalars["served"][metric] / scalars[strongest][metric] \
+        if scalars[strongest][metric] else float("inf")
     mred_table = side_by_side({n: r["mred"] for n, r in results.items()}, list(SLICE_FAMILIES), k, strongest,
                               label="MRED by slice family")
     charts = "\n\n".join(_png(slice_chart({n: m[f] for n, m in miss.items()}, f), f"miss rate by {f}")
@@ -129,8 +121,8 @@ def evaluation(
             "plots": MetadataValue.md(charts),
             "report_uri": report_uri,
             "strongest_baseline": strongest,
-            f"served_{config.gate_metric}": float(scalars["served"][config.gate_metric]),
-            f"strongest_baseline_{config.gate_metric}": float(scalars[strongest][config.gate_metric]),
+            f"served_{metric}": float(scalars["served"][metric]),
+            f"strongest_baseline_{metric}": float(scalars[strongest][metric]),
             "lift_over_strongest_baseline": float(lift),
         },
     )
@@ -140,5 +132,6 @@ def evaluation(
         severity=AssetCheckSeverity.ERROR,
         metadata={"reasons": MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
                   "strongest_baseline": strongest,
-                  "min_relative_lift": config.min_relative_lift, "max_mred": MetadataValue.json(config.max_mred)},
+                  "min_relative_lift": promotion.min_relative_lift,
+                  "max_mred": MetadataValue.json(promotion.max_mred)},
     )

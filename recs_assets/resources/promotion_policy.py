@@ -1,0 +1,27 @@
+"""The promotion policy: what a new list must achieve before it replaces what is served.
+
+A resource, not run config, so that the runs automation launches (which carry no run config) follow
+the deployment's policy too; ``environment.build_resources`` builds it, ``RECS_GATE_MIN_LIFT``
+overrides the margin."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from recs_assets.evaluation.gate import GateDecision, promotion_decision
+
+
+class PromotionPolicy(ConfigurableResource):
+    gate_metric: str = Field("map_at_k", description="Metric the served list must win on.")
+    min_relative_lift: float = Field(
+        0.1, description="Required lift over the strongest baseline, e.g. 0.1 = the served list scores ≥ 1.1×.")
+    max_mred: dict[str, float] = Field(
+        default={"user_activity": 0.15, "age_band": 0.15, "product_group": 0.25, "item_popularity": 0.6},
+        description="Upper bound on MRED per slice family. Popularity quartiles are served unequally by"
+        " nature (rare items are rarely retrieved), hence the looser bound.",
+    )
+
+    def decide(self, served: dict[str, float], baselines: dict[str, dict[str, float]],
+               mred: dict[str, float]) -> GateDecision:
+        return promotion_decision(served, baselines, mred, self.gate_metric, self.min_relative_lift, self.max_mred)

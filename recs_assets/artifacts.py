@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 
 def workflow_key(features: str) -> str:
     return f"workflows/{features}"
@@ -22,8 +24,22 @@ def split_key(features: str, split: str) -> str:
     return f"features/{features}/{split}"
 
 
-def model_key(features: str, partition: str) -> str:
-    return f"models/{features}/{partition}"
+def model_key(features: str, partition: str, weights: str = "") -> str:
+    """A trained model's key: its features, its partition and, when known, its weights' fingerprint, so a
+    retrained model (another optimiser, seed or code; the same data) never takes an earlier one's key."""
+    return f"models/{features}/{partition}" + (f"/{weights}" if weights else "")
+
+
+def weights_fingerprint(arrays) -> str:
+    """A digest of a model's weights (numpy arrays, in the model's own order: values, shapes and dtypes):
+    equal for equal weights, whatever run or machine produced them. (The saved files are not a fingerprint:
+    TensorFlow writes the layers' run-specific names into the checkpoint.)"""
+    digest = hashlib.sha1()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,11 @@ class ModelRef:
     features: str
     partition: str
     uri: str
+    weights: str = ""  # weights_fingerprint of the saved towers ("" in references written before it)
 
     @property
     def key(self) -> str:
-        return model_key(self.features, self.partition)
+        return model_key(self.features, self.partition, self.weights)
 
     @property
     def workflow_key(self) -> str:

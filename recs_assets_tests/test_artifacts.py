@@ -3,6 +3,7 @@ the rules about which artifacts go together."""
 
 import json
 
+import numpy as np
 import pytest
 
 from recs_assets.artifacts import (
@@ -18,6 +19,7 @@ from recs_assets.artifacts import (
     features_mismatch,
     ranker_key,
     ranker_mismatch,
+    weights_fingerprint,
 )
 
 MODEL = ModelRef(features="3-abc", partition="lr0.01-bs1024", uri="/store/models/3-abc/lr0.01-bs1024")
@@ -40,6 +42,22 @@ def test_every_key_derives_from_the_features_fingerprint():
     pool = candidates_key("p", "{}", MODEL)
     assert pool.startswith("candidates/p-") and pool.endswith("models_3-abc_lr0.01-bs1024")
     assert ranker_key(_candidates(pool), "lightgbm", "1") == f"rankers/{pool.split('/', 1)[1]}/lightgbm-1"
+
+
+def test_a_retrained_model_gets_its_own_key_and_one_written_before_weights_keeps_its_old_one():
+    weights = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4, dtype=np.float32)]
+    first, same = weights_fingerprint(weights), weights_fingerprint([w.copy() for w in weights])
+    retrained = weights_fingerprint([weights[0] + np.float32(1e-6), weights[1]])
+    reshaped = weights_fingerprint([weights[0].reshape(3, 2), weights[1]])
+    assert first == same and len({first, retrained, reshaped}) == 3  # values and shapes decide
+    keys = {ModelRef(features="3-abc", partition="p", uri="", weights=w).key for w in (first, retrained)}
+    assert keys == {f"models/3-abc/p/{first}", f"models/3-abc/p/{retrained}"}
+    assert candidates_key("p", "{}", ModelRef("3-abc", "p", "", first)) != candidates_key(
+        "p", "{}", ModelRef("3-abc", "p", "", retrained))  # hence a new pool, ranker and served version
+    written_before = TrainedModel(model=MODEL, params={}, seed=1, metrics={}, train_seconds=1,
+                                  examples_per_second=1, final_loss=0, wandb="").to_json()
+    del written_before["model"]["weights"]  # a summary in a data folder trained before weights were keyed
+    assert TrainedModel.from_json(written_before).model.key == "models/3-abc/lr0.01-bs1024"
 
 
 def test_a_trained_model_survives_the_metadata_json_round_trip():

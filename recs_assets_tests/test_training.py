@@ -149,15 +149,17 @@ def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
     [features] = glob.glob(f"{store.root}/features/*")
     train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
     params = Hyperparameters(learning_rate=0.01, batch_size=2048, epochs=1)
-    first, second = (train_two_tower(train, params, seed=3) for _ in range(2))
+    first, second, other = (train_two_tower(train, params, seed=seed) for seed in (3, 3, 4))
     assert first.history["loss"] == second.history["loss"]
+    saved = {name: save_model(run.model, tmp_path / name) for name, run in
+             (("first", first), ("second", second), ("other", other))}
+    assert saved["first"] == saved["second"] != saved["other"]  # the weights name the model: another one, a new key
 
     live = Towers.of(first.model)
     item_ids, items = item_embeddings(live.candidate, train)
     user_ids, users = query_embeddings(live.query, valid)
     expected, _ = top_k(users, items, 12)
-    save_model(first.model, tmp_path)
-    reloaded = load_towers(tmp_path)
+    reloaded = load_towers(tmp_path / "first")
     item_ids2, items2 = item_embeddings(reloaded.candidate, train)
     user_ids2, users2 = query_embeddings(reloaded.query, valid)
     np.testing.assert_array_equal(item_ids, item_ids2)

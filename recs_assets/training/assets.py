@@ -93,8 +93,8 @@ def trained_model(
         result = train_two_tower(train_ds, params, seed=config.seed, on_epoch_end=report, on_progress=progress)
         metrics = evaluate(result.model, train_ds, valid_ds, k=config.k)
         with tempfile.TemporaryDirectory() as tmp:
-            save_model(result.model, tmp)
-            uri = model_store.publish_dir(tmp, model_key(transformed_train.features, context.partition_key))
+            weights = save_model(result.model, tmp)
+            uri = model_store.publish_dir(tmp, model_key(transformed_train.features, context.partition_key, weights))
         run.log({f"validation/{k}": v for k, v in metrics.items()})
         run.summarize({**metrics, "train_seconds": result.seconds, "examples_per_second": result.examples_per_second})
         run.reference_artifact(f"two-tower-{context.partition_key}", "model", uri)
@@ -102,7 +102,7 @@ def trained_model(
         run.finish()
 
     trained = TrainedModel(
-        model=ModelRef(features=transformed_train.features, partition=context.partition_key, uri=uri),
+        model=ModelRef(features=transformed_train.features, partition=context.partition_key, uri=uri, weights=weights),
         params=params.as_dict(), seed=config.seed, metrics=metrics, train_seconds=result.seconds,
         examples_per_second=result.examples_per_second, final_loss=result.history["loss"][-1], wandb=run.location,
     )

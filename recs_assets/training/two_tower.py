@@ -127,8 +127,12 @@ def evaluate(model, train_ds, eval_ds, k: int = 12) -> dict[str, float]:
     }
 
 
-def save_model(model, out_dir: str | Path) -> None:
-    """Save the towers (what serving needs) under ``out_dir/query_tower`` and ``candidate_tower``."""
+def save_model(model, out_dir: str | Path) -> str:
+    """Save the towers (what serving needs) under ``out_dir/query_tower`` and ``candidate_tower``;
+    returns the fingerprint of their weights (``artifacts.weights_fingerprint``), which names the model."""
+    from recs_assets.artifacts import weights_fingerprint
+
     out_dir = Path(out_dir)
     model.query_encoder.save(str(out_dir / "query_tower"))
     model.candidate_encoder.save(str(out_dir / "candidate_tower"))
+    return weights_fingerprint(w.numpy() for w in [*model.query_encoder.weights, *model.candidate_encoder.weights])

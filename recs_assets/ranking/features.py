@@ -102,7 +102,8 @@ def candidate_features(log: PurchaseLog, pool: pd.DataFrame, cutoff) -> pd.DataF
     rows sorted by customer then article."""
     items = item_features(log, cutoff)
     log.register("cands", pool)
-    frame = log.query(_SQL.format(items=items), cutoff=pd.Timestamp(cutoff).date())
+    # Through Arrow: DuckDB's own pandas conversion took 3.8 s of a 1.9M-row chunk's 12 s, Arrow 0.3 s.
+    frame = log.con.execute(_SQL.format(items=items), {"cutoff": pd.Timestamp(cutoff).date()}).arrow().to_pandas()
     if len(frame) != len(pool):
         unknown = set(pool["customer_id"]) - set(log.customer_ids(frame["cix"].unique()))
         raise ValueError(f"{len(unknown):,} customer(s) of the candidates are not in the purchase log,"

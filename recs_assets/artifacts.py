@@ -76,7 +76,7 @@ class ModelRef:
     features: str
     partition: str
     uri: str
-    weights: str = ""  # weights_fingerprint of the saved towers ("" in references written before it)
+    weights: str = ""  # weights_fingerprint of the towers' weights ("" in references written before it)
 
     @property
     def key(self) -> str:

@@ -3,10 +3,12 @@
     python -m benchmarks.end_to_end --scale 0.1        (make bench-e2e SCALE=0.1)
 
 Runs ``recs_assets.pipeline`` (what ``make run`` runs: one Dagster run per stage, steps in-process) on
-synthetic data at ``--scale``, the two-tower partitions one after another. A sampler reads the resident
-memory of the whole process tree every 0.2 s; the steps' start and end come from the Dagster event log, so
-each step gets its wall time and the peak RSS seen while it ran (a run's process keeps what earlier steps of
-the same run allocated: a step's figure is an upper bound of its own). Row counts are the materializations' count metadata. Results are
+synthetic data at ``--scale``, the two-tower partitions ``--parallel`` at a time (default: as ``make run``,
+one per core; ``--parallel 1`` trains them one after another). A sampler reads the resident memory of the
+whole process tree every 0.2 s; the steps' start and end come from the Dagster event log, so each step gets
+its wall time and the peak RSS seen while it ran (a run's process keeps what earlier steps of the same run
+allocated, and partitions trained side by side share their figures: a step's figure is an upper bound of
+its own). Row counts are the materializations' count metadata. Results are
 merged into ``benchmarks/results/end_to_end.json`` under the scale, and a table is printed.
 """
 
@@ -117,6 +119,8 @@ def main() -> None:
                         " the two partitions), for a scale whose later stages do not fit the time at hand")
     parser.add_argument("--resume-at", type=int, default=1, help="keep the data folder of an earlier `--first`"
                         " run at this scale and run from stage N on; the earlier steps keep their recorded figures")
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
+                        help="two-tower partitions trained at once (default as `make run`: one per core)")
     args = parser.parse_args()
     data = (args.data_dir or Path(f"/tmp/recs-e2e-{args.scale:g}")).resolve()
     everything = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -126,7 +130,8 @@ def main() -> None:
     if not before:
         shutil.rmtree(data, ignore_errors=True)
         (data / "dagster_home").mkdir(parents=True)
-    # As `make run` runs it: each stage one Dagster run, its steps in the run's process, one at a time.
+    # As `make run` runs it: each stage one Dagster run, its steps in the run's process, one at a time
+    # (the two-tower partitions, each its own run, ``--parallel`` at a time).
     os.environ.update(RECS_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
     os.environ.setdefault("RECS_EXECUTOR", "in_process")
     config = data / "run_config.yaml"
@@ -137,7 +142,7 @@ def main() -> None:
 
     start = time.time()
     with TreeSampler() as sampler:
-        stages = pipeline.run(config, parallel=1, first=args.first, start_at=args.resume_at)  # one step at a time
+        stages = pipeline.run(config, parallel=args.parallel, first=args.first, start_at=args.resume_at)
     wall = time.time() - start
     steps = step_figures(sampler)
     if before:  # the steps of the earlier invocation: its own figures (this sampler did not see them)
@@ -154,7 +159,7 @@ def main() -> None:
     raw = next((s["assets"].get("raw_transactions", {}) for s in steps if s["step"] == "raw_tables"), {})
     result = {
         "scale": args.scale, "stages_run": f"first {args.first}" if args.first else "all",
-        "date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), "parallel_partitions": args.parallel,
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "transactions": next(iter(raw.values()), 0),
         "wall_seconds": round(wall, 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -168,14 +169,19 @@ def test_inverted_cutoffs_fail_a_check_and_stop_the_splits(tmp_path):
 
 
 def test_split_check_catches_overlapping_splits(built, tmp_path):
-    # Corrupt a copy of the built marts so that one train row falls inside the test week.
+    # Corrupt a copy of the built marts so that one train row falls inside the test week: transactions_split
+    # is a view, so its labelling is what breaks (one test-week purchase labelled train).
     _, warehouse = built
-    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt = tmp_path / Path(warehouse.path).name  # the same file name: dbt's views name their catalog by it
     shutil.copy(warehouse.path, corrupt)
     con = duckdb.connect(str(corrupt))
+    assert con.execute("select table_type from information_schema.tables where table_schema = 'marts'"
+                       " and table_name = 'transactions_split'").fetchone()[0] == "VIEW"
+    moved = con.execute("select min(transaction_id) from marts.transactions_split where split = 'test'").fetchone()[0]
     con.execute(
-        "update marts.transactions_split set split = 'train' "
-        "where transaction_id = (select min(transaction_id) from marts.transactions_split where split = 'test')"
+        f"create or replace view marts.transactions_split as select e.*, case when e.transaction_id = '{moved}'"
+        " then 'train' when e.t_dat < b.validation_start then 'train' when e.t_dat < b.test_start then 'validation'"
+        " else 'test' end as split from marts.transactions_enriched e cross join marts.split_boundaries b"
     )
     con.close()
     dbt = dbt_executable()
@@ -183,5 +189,22 @@ def test_split_check_catches_overlapping_splits(built, tmp_path):
             "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
     failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)
     assert failed.returncode == 1 and "FAIL 1 splits_ordered_in_time" in failed.stdout
+    args[-1] = json.dumps({"duckdb_path": warehouse.path})
+    assert subprocess.run([str(dbt), *args], capture_output=True, text=True).returncode == 0
+
+
+def test_one_row_check_catches_a_second_split_boundaries_row(built, tmp_path):
+    # transactions_split crosses split_boundaries: a second row would duplicate every purchase.
+    _, warehouse = built
+    corrupt = tmp_path / "corrupt.duckdb"
+    shutil.copy(warehouse.path, corrupt)
+    con = duckdb.connect(str(corrupt))
+    con.execute("insert into marts.split_boundaries select * from marts.split_boundaries")
+    con.close()
+    dbt = dbt_executable()
+    args = ["test", "--select", "split_boundaries,test_name:one_row", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
+    failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)
+    assert failed.returncode == 1 and "FAIL 1 one_row_split_boundaries" in failed.stdout, failed.stdout[-2000:]
     args[-1] = json.dumps({"duckdb_path": warehouse.path})
     assert subprocess.run([str(dbt), *args], capture_output=True, text=True).returncode == 0

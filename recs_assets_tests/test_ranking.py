@@ -49,6 +49,16 @@ def test_feature_values_hand_computed():
     assert row["c_count"] == 3 and row["c_distinct"] == 2 and row["history_rank"] == 1
 
 
+
+def test_candidates_of_a_customer_the_purchase_log_does_not_know_are_named():
+    log = make_log([("a", 1, "2020-01-01"), ("b", 2, "2020-01-03"), ("c", 2, "2020-01-04")])
+    pool = union(sql_candidates(log, pd.Series(["a", "b"]), CUTOFF))
+    assert set(candidate_features(log, pool, CUTOFF)["customer_id"]) == {"a", "b"}
+    stranger = pool.head(1).assign(customer_id="nobody")
+    with pytest.raises(ValueError, match="1 customer.*not in the purchase log.*nobody"):
+        candidate_features(log, pd.concat([pool, stranger], ignore_index=True), CUTOFF)
+
+
 def _planted(seed: int, windows: int = 4, customers: int = 200, per: int = 30) -> dict[str, pd.DataFrame]:
     """Candidates whose sources' order is noise; what is bought is the one with the highest pop_trend."""
     rng = np.random.default_rng(seed)

@@ -196,7 +196,7 @@ def test_split_check_catches_overlapping_splits(built, tmp_path):
 def test_one_row_check_catches_a_second_split_boundaries_row(built, tmp_path):
     # transactions_split crosses split_boundaries: a second row would duplicate every purchase.
     _, warehouse = built
-    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt = tmp_path / Path(warehouse.path).name
     shutil.copy(warehouse.path, corrupt)
     con = duckdb.connect(str(corrupt))
     con.execute("insert into marts.split_boundaries select * from marts.split_boundaries")

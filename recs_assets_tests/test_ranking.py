@@ -49,7 +49,6 @@ def test_feature_values_hand_computed():
     assert row["c_count"] == 3 and row["c_distinct"] == 2 and row["history_rank"] == 1
 
 
-
 def test_candidates_of_a_customer_the_purchase_log_does_not_know_are_named():
     log = make_log([("a", 1, "2020-01-01"), ("b", 2, "2020-01-03"), ("c", 2, "2020-01-04")])
     pool = union(sql_candidates(log, pd.Series(["a", "b"]), CUTOFF))

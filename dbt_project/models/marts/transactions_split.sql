@@ -1,6 +1,6 @@
 -- Every enriched purchase labelled train / validation / test by date. A view: the label is one CASE over
 -- transactions_enriched, and only the three small split tables read it (at H&M's size a table of it was a
--- 29.5M-row copy, 45 s to write and 16 s to test for uniqueness, in a 210 s build).
+-- 29.5M-row copy, 45 s to write and 16 s to test for uniqueness: dbt build 124 s as a table, 88 s as a view).
 {{ config(materialized='view') }}
 select
     e.*,

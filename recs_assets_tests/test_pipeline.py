@@ -168,43 +168,44 @@ def test_inverted_cutoffs_fail_a_check_and_stop_the_splits(tmp_path):
     assert "split_boundaries" in materialized and "train_transactions" not in materialized
 
 
-def test_split_check_catches_overlapping_splits(built, tmp_path):
-    # Corrupt a copy of the built marts so that one train row falls inside the test week: transactions_split
-    # is a view, so its labelling is what breaks (one test-week purchase labelled train).
-    _, warehouse = built
-    corrupt = tmp_path / Path(warehouse.path).name  # the same file name: dbt's views name their catalog by it
+def _corrupt_copy(warehouse, tmp_path, *statements: str) -> Path:
+    """A copy of the built warehouse with ``statements`` run on it (the same file name: dbt's views name
+    their catalog after the file). A statement may use ``{test_id}``: a transaction of the test week."""
+    corrupt = tmp_path / Path(warehouse.path).name
     shutil.copy(warehouse.path, corrupt)
     con = duckdb.connect(str(corrupt))
-    assert con.execute("select table_type from information_schema.tables where table_schema = 'marts'"
-                       " and table_name = 'transactions_split'").fetchone()[0] == "VIEW"
-    moved = con.execute("select min(transaction_id) from marts.transactions_split where split = 'test'").fetchone()[0]
-    con.execute(
-        f"create or replace view marts.transactions_split as select e.*, case when e.transaction_id = '{moved}'"
-        " then 'train' when e.t_dat < b.validation_start then 'train' when e.t_dat < b.test_start then 'validation'"
-        " else 'test' end as split from marts.transactions_enriched e cross join marts.split_boundaries b"
-    )
+    test_id = con.execute("select min(transaction_id) from marts.transactions_split where split = 'test'").fetchone()[0]
+    for statement in statements:
+        con.execute(statement.format(test_id=test_id))
     con.close()
-    dbt = dbt_executable()
-    args = ["test", "--select", "test_name:splits_ordered_in_time", "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
-    failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)
+    return corrupt
+
+
+def _dbt_test(selection: str, duckdb_path) -> subprocess.CompletedProcess:
+    args = ["test", "--select", selection, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+            str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(duckdb_path)})]
+    return subprocess.run([str(dbt_executable()), *args], capture_output=True, text=True)
+
+
+def test_split_check_catches_overlapping_splits(built, tmp_path):
+    # One test-week purchase labelled train: transactions_split is a view, so its labelling is what breaks.
+    _, warehouse = built
+    with duckdb.connect(warehouse.path, read_only=True) as con:
+        assert con.execute("select table_type from information_schema.tables where table_schema = 'marts'"
+                           " and table_name = 'transactions_split'").fetchone()[0] == "VIEW"
+    corrupt = _corrupt_copy(warehouse, tmp_path, (
+        "create or replace view marts.transactions_split as select e.*, case when e.transaction_id = '{test_id}'"
+        " then 'train' when e.t_dat < b.validation_start then 'train' when e.t_dat < b.test_start then 'validation'"
+        " else 'test' end as split from marts.transactions_enriched e cross join marts.split_boundaries b"))
+    failed = _dbt_test("test_name:splits_ordered_in_time", corrupt)
     assert failed.returncode == 1 and "FAIL 1 splits_ordered_in_time" in failed.stdout
-    args[-1] = json.dumps({"duckdb_path": warehouse.path})
-    assert subprocess.run([str(dbt), *args], capture_output=True, text=True).returncode == 0
+    assert _dbt_test("test_name:splits_ordered_in_time", warehouse.path).returncode == 0
 
 
 def test_one_row_check_catches_a_second_split_boundaries_row(built, tmp_path):
     # transactions_split crosses split_boundaries: a second row would duplicate every purchase.
     _, warehouse = built
-    corrupt = tmp_path / Path(warehouse.path).name
-    shutil.copy(warehouse.path, corrupt)
-    con = duckdb.connect(str(corrupt))
-    con.execute("insert into marts.split_boundaries select * from marts.split_boundaries")
-    con.close()
-    dbt = dbt_executable()
-    args = ["test", "--select", "split_boundaries,test_name:one_row", "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"duckdb_path": str(corrupt)})]
-    failed = subprocess.run([str(dbt), *args], capture_output=True, text=True)
+    corrupt = _corrupt_copy(warehouse, tmp_path, "insert into marts.split_boundaries select * from marts.split_boundaries")
+    failed = _dbt_test("split_boundaries,test_name:one_row", corrupt)
     assert failed.returncode == 1 and "FAIL 1 one_row_split_boundaries" in failed.stdout, failed.stdout[-2000:]
-    args[-1] = json.dumps({"duckdb_path": warehouse.path})
-    assert subprocess.run([str(dbt), *args], capture_output=True, text=True).returncode == 0
+    assert _dbt_test("split_boundaries,test_name:one_row", warehouse.path).returncode == 0

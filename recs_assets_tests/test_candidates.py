@@ -134,6 +134,23 @@ def test_chunks_of_customers_give_the_same_candidates_and_recall_as_one_pass():
         assert summed == pytest.approx(one, nan_ok=True)
 
 
+def test_purchases_are_stored_in_customer_order_and_every_window_lists_its_customers_in_that_order():
+    """What makes a chunk of customers read a narrow range of the log (a speed property, checked here
+    because nothing else would notice it gone): purchases sorted by customer code, targets by id."""
+    import numpy as np
+
+    from recs_assets.candidates.stage import window_targets
+
+    rows = [(f"c{c:03d}", 1 + c % 7, "2020-01-0" + str(1 + c % 9)) for c in (5, 3, 9, 1, 3, 7, 2, 5)]
+    log = make_log(rows)
+    codes = log.con.execute("select cix from purchases").fetchnumpy()["cix"]
+    assert len(codes) == len(rows) and bool(np.all(np.diff(codes) >= 0)) and not np.all(np.diff([int(r[0][1:]) for r in rows]) >= 0)
+    ids = log.query("select customer_id, article_id, t_dat from purchases_with_ids order by all")
+    assert list(ids.itertuples(index=False, name=None)) == sorted((c, a, pd.Timestamp(d)) for c, a, d in rows)
+    for name, customers in window_targets(_random_log(), cutoffs("2020-01-14", "2020-01-17", "2020-01-20", 1)).items():
+        assert list(customers) == sorted(customers) and len(customers) > 1, name
+
+
 def test_fitting_windows_are_sampled_the_same_way_every_time_and_test_and_serve_never():
     from recs_assets.candidates.stage import sample, window_targets
 

@@ -145,7 +145,7 @@ def best_sellers(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes()) -
         create temp table {table} as
         with recent as (
             select p.article_id, floor(c.age / 10) as band
-            from purchases p left join customers c using (customer_id)
+            from purchases p left join customers c using (cix)
             where p.t_dat < $cutoff and p.t_dat >= $cutoff - to_days({int(sizes.popularity_days)})
         ), overall as (
             select null::double as band, article_id, count(*) as score,

@@ -32,14 +32,16 @@ def window_targets(log: PurchaseLog, cuts: Cutoffs, max_fit_customers: int | Non
     """Customers that get candidates at each cut-off: the label week's buyers (known or new) for
     fitting, validation and test; at ``serve``, every customer with a purchase. The fitting windows
     (fit weeks and validation) keep at most ``max_fit_customers`` of them (a deterministic sample);
-    test and serve keep everyone."""
+    test and serve keep everyone. Each in customer id order: a chunk of them is then a narrow range of
+    the purchase log, which is stored in that order."""
     out = {}
     for name, cut in cuts.all().items():
         if name == "serve":
-            out[name] = log.customers_before(cut).astype(object)
-            continue
-        buyers = pd.Series(log.buyers(cut, cuts.label_days)["customer_id"].unique(), dtype=object)
-        out[name] = sample(buyers, max_fit_customers) if name.startswith(FITTING) else buyers
+            customers = log.customers_before(cut)
+        else:
+            customers = pd.Series(log.buyers(cut, cuts.label_days)["customer_id"].unique())
+            customers = sample(customers, max_fit_customers) if name.startswith(FITTING) else customers
+        out[name] = customers.astype(object).sort_values(ignore_index=True)
     return out
 
 

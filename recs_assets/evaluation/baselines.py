@@ -53,12 +53,12 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
     log.con.execute("""
         create or replace temp table als_users as
         select customer_id, (row_number() over (order by customer_id) - 1)::bigint as u
-        from (select distinct customer_id from purchases where t_dat < $cutoff)""", {"cutoff": day})
+        from (select distinct customer_id from purchases_with_ids where t_dat < $cutoff)""", {"cutoff": day})
     log.con.execute("""
         create or replace temp table als_items as
         select article_id, (row_number() over (order by article_id) - 1)::bigint as i
         from (select distinct article_id from purchases where t_dat < $cutoff)""", {"cutoff": day})
-    pairs = log.query("select u, i, count(*)::float as n from purchases join als_users using (customer_id)"
+    pairs = log.query("select u, i, count(*)::float as n from purchases_with_ids join als_users using (customer_id)"
                       " join als_items using (article_id) where t_dat < $cutoff group by 1, 2", cutoff=day)
     n_users = log.con.execute("select count(*) from als_users").fetchone()[0]
     items = log.query("select article_id from als_items order by i")["article_id"].to_numpy()
@@ -80,6 +80,6 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
     # implicit pads short results with the lowest float32 (filtered items), not -inf
     long = long[(long["score"] > -1e30) & (found.reshape(-1) >= 0)]
     fill = popular_before(log, cutoff, 2 * k)  # best sellers the customer has not bought yet
-    bought = log.query("select distinct customer_id, article_id from purchases join als_wanted using (customer_id)"
+    bought = log.query("select distinct customer_id, article_id from purchases_with_ids join als_wanted using (customer_id)"
                        " where t_dat < $cutoff", cutoff=day)
     return top_lists(long, long["score"], k, customers, fill, exclude=bought)

@@ -80,6 +80,6 @@ def als_lists(log: PurchaseLog, customers, cutoff, k: int, factors: int = 64, it
     # implicit pads short results with the lowest float32 (filtered items), not -inf
     long = long[(long["score"] > -1e30) & (found.reshape(-1) >= 0)]
     fill = popular_before(log, cutoff, 2 * k)  # best sellers the customer has not bought yet
-    bought = log.query("select distinct customer_id, article_id from purchases_with_ids join als_wanted using (customer_id)"
-                       " where t_dat < $cutoff", cutoff=day)
+    bought = log.query("select distinct customer_id, article_id from purchases_with_ids"
+                       " join als_wanted using (customer_id) where t_dat < $cutoff", cutoff=day)
     return top_lists(long, long["score"], k, customers, fill, exclude=bought)

@@ -62,7 +62,8 @@ def recommendations(
         if config.exclude_purchased:
             scored = scored[scored["ui_count"] == 0]
             log.register("chunk", pd.DataFrame({"customer_id": mine}))
-            bought = log.query("select distinct customer_id, article_id from purchases_with_ids join chunk using (customer_id)")
+            bought = log.query("select distinct customer_id, article_id from purchases_with_ids"
+                               " join chunk using (customer_id)")
         lists.append(top_lists(scored, scored["score"], config.k, mine, top_up, exclude=bought))
         elapsed = time.perf_counter() - start
         context.log.info(f"ranked part {part}/{total}: {len(mine):,} customers; {elapsed:.0f}s so far, about"

@@ -20,7 +20,8 @@ def test_week_truth(log: PurchaseLog, cutoff, days: int) -> tuple[pd.DataFrame, 
         " where p.t_dat >= $cutoff and p.t_dat < $cutoff + to_days($days)", cutoff=day, days=days)
     log.register("week_buyers", pd.DataFrame({"customer_id": week["customer_id"].unique()}))
     activity = log.query("select customer_id, count(*) as n from purchases_with_ids"
-                         " join week_buyers using (customer_id) where t_dat < $cutoff group by 1", cutoff=day).set_index("customer_id")["n"]
+                         " join week_buyers using (customer_id) where t_dat < $cutoff group by 1",
+                         cutoff=day).set_index("customer_id")["n"]
     popularity = log.query("select article_id, count(*) as n from purchases where t_dat < $cutoff group by 1",
                            cutoff=day).set_index("article_id")["n"].sort_index()
     return truth_with_slices(week, activity, popularity), popularity

@@ -82,9 +82,12 @@ def gate_min_lift() -> float:
     fraction: 0.1 = 1.1×), 0.1 by default."""
     raw = os.environ.get("RECS_GATE_MIN_LIFT", "0.1")
     try:
-        return float(raw)
+        lift = float(raw)
     except ValueError:
         raise ValueError(f"RECS_GATE_MIN_LIFT={raw!r} is not a number (a fraction, e.g. 0.1 for 1.1x)") from None
+    if not lift >= 0:  # negative (or NaN) would approve a list that loses to a baseline
+        raise ValueError(f"RECS_GATE_MIN_LIFT={raw!r} must be a fraction ≥ 0 (e.g. 0.1 for 1.1x)")
+    return lift
 
 
 def build_resources(env: Environment | None = None) -> dict:

@@ -62,6 +62,15 @@ def test_map_at_k_follows_the_kaggle_definition():
     assert map_at_k(np.array([[7, 8]]), [{1}], k=2) == 0.0
 
 
+def test_map_at_k_counts_a_repeated_item_once():
+    """[1, 1, 1] against {1, 2}: one hit at rank 1, AP = 1/2 (counting every repeat gave 1.5)."""
+    from recs_assets.core.metrics import average_precisions, map_at_k
+
+    assert map_at_k(np.array([[1, 1, 1]]), [{1, 2}], k=3) == pytest.approx(0.5)
+    assert map_at_k(np.array([[1, 1, 2]]), [{1, 2}], k=3) == pytest.approx((1 + 2 / 3) / 2)
+    assert average_precisions(np.array([[1, 9], [7, 8], [5, 5]]), [{1}, set(), {8}], k=2).tolist() == [1.0, 0.0]
+
+
 def test_hit_rate_mrr_coverage_and_popularity_bias():
     from recs_assets.core.metrics import coverage_at_k, hit_rate_at_k, mrr_at_k, popularity_bias_at_k
 

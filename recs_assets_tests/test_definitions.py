@@ -75,6 +75,21 @@ def test_the_gate_margin_is_the_deployments(monkeypatch):
         build_resources("local")
 
 
+@pytest.mark.parametrize("raw", ["-0.2", "nan"])
+def test_a_negative_gate_margin_is_refused(monkeypatch, raw):
+    """A negative margin would approve a list that loses to the strongest baseline."""
+    from pydantic import ValidationError
+
+    from recs_assets.environment import build_resources
+    from recs_assets.resources.promotion_policy import PromotionPolicy
+
+    monkeypatch.setenv("RECS_GATE_MIN_LIFT", raw)
+    with pytest.raises(ValueError, match=f"RECS_GATE_MIN_LIFT='{raw}' must be a fraction ≥ 0"):
+        build_resources("local")
+    with pytest.raises(ValidationError):
+        PromotionPolicy(min_relative_lift=-0.2)
+
+
 def test_sensors_and_the_weekly_schedule_are_on_by_default():
     loaded = _load("local")
     assert loaded["sensors"] == {"landing_sensor": "RUNNING", "automation_sensor": "RUNNING"}

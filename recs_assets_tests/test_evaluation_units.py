@@ -82,6 +82,34 @@ def test_gate_needs_lift_and_bounded_slices():
     assert not skewed.passed and skewed.reasons == ["MRED age_band: 0.2000 (bound 0.1000)"]
 
 
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_a_nan_baseline_in_any_position_fails_the_gate(position):
+    names = ["als", "popularity", "repurchase"]
+    base = {n: {"map_at_k": 0.1} for n in names}
+    base[names[position]]["map_at_k"] = float("nan")
+    decision = promotion_decision({"map_at_k": 0.5}, base, {}, "map_at_k", 0.1, {})
+    assert not decision.passed and names[position] in decision.reasons[0]
+    assert not promotion_decision({"map_at_k": float("nan")}, {"b": {"map_at_k": 0.1}}, {}, "map_at_k", 0.1, {}).passed
+
+
+def test_the_ranked_list_must_not_lose_to_its_own_input():
+    base = {"popularity": {"map_at_k": 0.10}}
+    beaten = promotion_decision({"map_at_k": 0.30}, base, {}, "map_at_k", 0.1, {}, inputs={"two_tower": {"map_at_k": 0.31}})
+    assert not beaten.passed and "two_tower" in beaten.reasons[0]
+    assert promotion_decision({"map_at_k": 0.30}, base, {}, "map_at_k", 0.1, {}, inputs={"two_tower": {"map_at_k": 0.30}}).passed
+    with pytest.raises(ValueError, match="negative"):
+        promotion_decision({"map_at_k": 0.30}, base, {}, "map_at_k", -0.1, {})
+
+
+def test_the_interval_is_required_above_one_only_by_policy():
+    base = {"popularity": {"map_at_k": 0.10}}
+    args = ({"map_at_k": 0.30}, base, {}, "map_at_k", 0.1, {})
+    assert promotion_decision(*args, interval=(0.95, 4.0)).passed
+    refused = promotion_decision(*args, interval=(0.95, 4.0), require_interval_above_one=True)
+    assert not refused.passed and "lower bound" in refused.reasons[0]
+    assert promotion_decision(*args, interval=(1.2, 4.0), require_interval_above_one=True).passed
+
+
 def test_mred_leaves_out_slices_too_small_to_judge():
     pairs = pd.DataFrame({"band": ["a"] * 4 + ["b"], "miss": [False, False, True, True, True]})
     assert mred(pairs, "band", min_pairs=1) == pytest.approx((abs(0.5 - 0.6) + abs(1.0 - 0.6)) / 2)

@@ -59,15 +59,22 @@ def map_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:
     pairs = _pairs(recommended, relevant)
     if not pairs:
         return float("nan")
+    return float(np.mean(average_precisions(recommended, relevant, k)))
+
+
+def average_precisions(recommended: np.ndarray, relevant: Sequence[set], k: int) -> np.ndarray:
+    """AP@k of each user with relevant items (``map_at_k``'s terms, for paired comparisons). An item
+    repeated in a list counts once, at its first position: a list cannot earn a hit twice."""
     values = []
-    for r, s in pairs:
-        hits, total = 0, 0.0
+    for r, s in _pairs(recommended, relevant):
+        hits, total, seen = 0, 0.0, set()
         for i, item in enumerate(r[:k]):
-            if item in s:
+            if item in s and item not in seen:
+                seen.add(item)
                 hits += 1
                 total += hits / (i + 1)
         values.append(total / min(len(s), k))
-    return float(np.mean(values))
+    return np.asarray(values, dtype=float)
 
 
 def hit_rate_at_k(recommended: np.ndarray, relevant: Sequence[set], k: int) -> float:

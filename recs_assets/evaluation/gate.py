@@ -30,13 +30,27 @@ def promotion_decision(
     metric: str,
     min_relative_lift: float,
     max_mred: dict[str, float],
+    inputs: dict[str, dict[str, float]] | None = None,
+    interval: tuple[float, float] | None = None,
+    require_interval_above_one: bool = False,
 ) -> GateDecision:
     """Pass when the served list beats the **strongest** baseline on ``metric`` by
     ``min_relative_lift`` (higher-is-better: served ≥ best × (1 + lift); lower-is-better:
-    served ≤ best × (1 − lift)), strictly when the baseline scores 0, and each slice family's MRED is
-    at most its bound in ``max_mred`` (families without a bound are reported, not gated).
+    served ≤ best × (1 − lift)), strictly when the baseline scores 0, is no worse than each list of
+    ``inputs`` (what the ranker ranks, e.g. the two-tower alone), and each slice family's MRED is at
+    most its bound in ``max_mred`` (families without a bound are reported, not gated). A NaN score of
+    any list fails. ``interval``: the bootstrap interval of served / strongest, reported, and
+    required above 1 when ``require_interval_above_one``.
     ``reasons`` says what failed (or, when all passed, what was checked)."""
+    if min_relative_lift < 0:
+        raise ValueError(f"min_relative_lift={min_relative_lift} is negative: the served list would pass while"
+                         " losing to a baseline")
     failures, notes = [], []
+    broken = sorted(n for n, b in {**baselines, **(inputs or {})}.items() if b.get(metric) != b.get(metric))
+    if served.get(metric) != served.get(metric) or broken:  # NaN: nothing to compare, nothing approved
+        nan = (["served"] if served.get(metric) != served.get(metric) else []) + broken
+        failures.append(f"{metric} is not a number for {', '.join(nan)}: nothing to compare")
+        return GateDecision(passed=False, reasons=failures, strongest_baseline=broken[0] if broken else "")
     best = strongest(baselines, metric)
     bar = baselines[best][metric]
     value = served[metric]
@@ -50,6 +64,17 @@ def promotion_decision(
     line = (f"{metric}: served {value:.4f} vs strongest baseline {best} {bar:.4f} (needs {relation} {needed:.4f}"
             f"{', and strictly better than 0' if bar == 0 else ''}); other baselines: {others or 'none'}")
     (notes if ok else failures).append(line)
+    for name, scores in sorted((inputs or {}).items()):  # the ranked list must not lose to its own input
+        ok = value <= scores[metric] if metric in LOWER_IS_BETTER else value >= scores[metric]
+        (notes if ok else failures).append(f"{metric}: served {value:.4f} vs its input {name} {scores[metric]:.4f}"
+                                           " (must not be worse)")
+    if interval is not None:
+        low, high = interval
+        line = f"95 % interval of served / {best}: {low:.3f}–{high:.3f}"
+        if require_interval_above_one and not low > 1.0:
+            failures.append(line + " (policy: its lower bound must be above 1)")
+        else:
+            notes.append(line)
     for family, value in sorted(mred.items()):
         bound = max_mred.get(family)
         if value != value:  # NaN: no slice had enough pairs to judge

@@ -10,7 +10,7 @@ one workflow's vocabulary) is a comparison of two fields, not of path strings.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -181,6 +181,8 @@ class Gate:
     reasons: list[str]
     strongest_baseline: str
     lift: float
+    lift_interval: tuple[float, float] = (float("nan"), float("nan"))  # 95 % paired bootstrap of the lift
+    difference_interval: tuple[float, float] = (float("nan"), float("nan"))  # of served − strongest
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class EvaluationRef:
     report_uri: str
     test_buyers: int
     modelled_buyers: int
+    baseline_settings: dict[str, dict] | None = None  # baseline → settings chosen on validation (None: older value)
 
     def approves(self, ranker: RankerRef) -> str | None:
         """Why ``ranker`` may not be served on this evaluation, or None when it may."""
@@ -225,7 +228,34 @@ class RecommendationsRef:
     fallback: list[str]
     users: int
     serve_day: str
+    list_name: str = "ranker"  # what the lists are: "ranker", or the baseline's name when it was published instead
+    why: str = ""  # why this list (the gate's verdict)
+
 
 
 def recommendations_key(version: str) -> str:
     return f"recommendations/{version}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One baseline's settings chosen on the validation week, with every setting tried."""
+
+    settings: dict
+    validation_map: float
+    tried: list[dict] = field(default_factory=list)  # {"settings", "validation_map", "seconds"}
+
+
+@dataclass(frozen=True)
+class TunedBaselines:
+    """Baseline name → its choice; how the search ran."""
+
+    choices: dict[str, Choice]
+    validation_cutoff: str
+    validation_buyers: int
+    k: int
+    seconds: float
+    skipped: list[str] = field(default_factory=list)  # settings left untried when the budget ran out
+
+    def to_json(self) -> dict:
+        return asdict(self)

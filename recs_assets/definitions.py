@@ -5,6 +5,7 @@ from dagster import AssetSelection, AutomationConditionSensorDefinition, Default
 from recs_assets.automation.conditions import with_automation
 from recs_assets.automation.schedules import train_models, weekly_retraining
 from recs_assets.automation.sensors import ingest_landed_file, landing_sensor
+from recs_assets.baselines.assets import tuned_baselines
 from recs_assets.candidates.assets import candidate_generation
 from recs_assets.deployment.compute import build_executor
 from recs_assets.environment import build_resources
@@ -18,7 +19,7 @@ from recs_assets.training.assets import best_model, trained_model
 from recs_assets.transform.assets import dbt_marts
 
 ASSETS = [raw_tables, landed_transactions, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
-          candidate_generation, ranker, evaluation, recommendations, served_recommendations]
+          candidate_generation, tuned_baselines, ranker, evaluation, recommendations, served_recommendations]
 
 # Evaluates every asset's automation condition (conditions.py) each minute; on by default.
 automation_sensor = AutomationConditionSensorDefinition(

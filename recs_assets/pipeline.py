@@ -41,7 +41,7 @@ def stages() -> list[Stage]:
         *[Stage(f"two-tower {p.key}", "trained_model", partition=p.key) for p in GRID],
         # One run from the choice of model to the cache: a gate that refuses stops it before serving.
         Stage("best model, candidates, ranker, evaluation, cache",
-              "key:best_model or group:candidates or key:ranker or key:evaluation or group:serving", may_fail=True),
+              "key:best_model or group:candidates or key:ranker or group:evaluation or group:serving", may_fail=True),
     ]
 
 

@@ -10,6 +10,7 @@ def metadata(result, asset: str) -> dict:
 
 
 def all_assets():
+    from recs_assets.baselines.assets import tuned_baselines
     from recs_assets.candidates.assets import candidate_generation
     from recs_assets.evaluation.assets import evaluation
     from recs_assets.features.assets import nvt_workflow, transformed_splits
@@ -20,7 +21,7 @@ def all_assets():
     from recs_assets.transform.assets import dbt_marts
 
     return [raw_tables, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
-            candidate_generation, ranker, evaluation, recommendations, served_recommendations]
+            candidate_generation, tuned_baselines, ranker, evaluation, recommendations, served_recommendations]
 
 
 def _grid_keys():
@@ -33,5 +34,5 @@ TRAINED = _grid_keys()
 
 
 # The candidate stage and the ranker, as materialize() selects them.
-STAGES = ["history_candidates", "copurchase_candidates", "popularity_candidates", "retrieval_candidates",
-          "candidates", "ranker"]
+STAGES = ["history_candidates", "copurchase_candidates", "popularity_candidates", "retrieval_candidates", "als_candidates",
+          "candidates", "ranker", "tuned_baselines"]

@@ -51,7 +51,7 @@ def test_known_user_gets_their_top_k(api):
     assert r.status_code == 200
     body = r.json()
     assert body == {"user_id": "alice", "items": [11, 12], "scores": [0.9, 0.8],
-                    "model_version": "models/x/lr0.01", "fallback": False, "complete": True}
+                    "model_version": "models/x/lr0.01", "list": "ranker", "fallback": False, "complete": True}
 
 
 def test_k_beyond_what_the_cache_holds_says_so(api):

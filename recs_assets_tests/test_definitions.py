@@ -18,7 +18,8 @@ EXPECTED_ASSETS = {
     "transactions_split", "train_transactions", "validation_transactions", "test_transactions",
     "nvt_workflow", "transformed_train", "transformed_validation", "transformed_test",
     "trained_model", "best_model", "history_candidates", "copurchase_candidates", "popularity_candidates",
-    "retrieval_candidates", "candidates", "ranker", "evaluation", "recommendations", "served_recommendations",
+    "retrieval_candidates", "als_candidates", "candidates", "tuned_baselines", "ranker", "evaluation",
+    "recommendations", "served_recommendations",
 }
 
 _PROBE = """
@@ -112,8 +113,10 @@ def test_partitions_come_from_the_grid():
 
 def test_serving_waits_for_the_evaluation():
     deps = _load("local")["deps"]
-    assert set(deps["recommendations"]) == {"evaluation", "ranker", "candidates"}
-    assert set(deps["evaluation"]) == {"ranker", "candidates"}
+    assert set(deps["recommendations"]) == {"evaluation", "ranker", "candidates", "tuned_baselines"}
+    assert set(deps["evaluation"]) == {"ranker", "candidates", "tuned_baselines"}
+    assert {"tuned_baselines", "best_model"} <= set(deps["candidates"])
+    assert set(deps["tuned_baselines"]) == {"transactions_dedup", "split_boundaries", "stg_articles", "stg_customers"}
     assert deps["ranker"] == ["candidates"]
     assert {"best_model", "transactions_dedup", "split_boundaries"} <= set(deps["retrieval_candidates"])
     assert deps["served_recommendations"] == ["recommendations"]

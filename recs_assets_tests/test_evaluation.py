@@ -1,5 +1,6 @@
 """Candidates → ranker → evaluation on a really trained two-tower: every list side by side, the
-RecList report for each, and the gate against the strongest baseline blocking a publish."""
+RecList report for each, the gate against the strongest tuned baseline, and what is published when the
+ranker fails it (the approved live version stays, or the strongest baseline's list is served)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
+from recs_assets.baselines.lists import FAMILIES
 from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.serving.cache import Recommendation, SQLiteCache
 from recs_assets_tests.helpers import all_assets, metadata
 
-LISTS = {"served", "two_tower", "popularity", "repurchase_then_popular", "als"}
+BASELINES = set(FAMILIES)
+LISTS = {"served", "two_tower", *BASELINES}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def _gate(result):
 def test_every_list_is_scored_on_the_same_buyers_and_the_gate_names_the_strongest_baseline(evaluated):
     value = evaluated.output_for_node("evaluation")
     assert set(value.lists) == LISTS and set(value.modelled_customers) == LISTS
-    baselines = {n: value.lists[n]["map_at_k"] for n in ("popularity", "repurchase_then_popular", "als")}
+    baselines = {n: value.lists[n]["map_at_k"] for n in BASELINES}
     strongest = max(baselines, key=baselines.get)
     assert value.gate.strongest_baseline == strongest
     served = value.lists["served"]["map_at_k"]
@@ -67,20 +70,47 @@ def test_reclist_report_and_side_by_side_tables(evaluated):
     assert meta["plots"].count("data:image/png;base64,") == 4  # one grouped chart per slice family
 
 
-def test_gate_failure_publishes_nothing(staged_pipeline, evaluated, tmp_path):
+def test_a_failed_gate_keeps_the_approved_live_version(staged_pipeline, evaluated, tmp_path):
     p = staged_pipeline
     served = SQLiteCache(path=str(tmp_path / "served.sqlite"))
-    served.publish("good-version", [Recommendation("u", [1], [1.0])], [1], "previous-model")
+    served.publish("good-version", [Recommendation("u", [1], [1.0])], [1], "rankers/approved-earlier")
     bar = PromotionPolicy(min_relative_lift=100.0)  # a bar no list can clear
     result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
                          resources={**p["resources"], "cache": served, "promotion": bar},
                          instance=p["instance"], raise_on_error=False)
     gate = _gate(result)
-    assert not gate.passed and not result.success
+    assert not gate.passed and result.success  # the failed check stays visible; the run itself succeeds
     assert "map_at_k: served" in gate.metadata["reasons"].value
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "recommendations" not in materialized and "served_recommendations" not in materialized
     assert served.current_version() == "good-version"  # what is served stays as it is
+
+
+def test_a_failed_gate_with_nothing_approved_live_serves_the_strongest_baseline(staged_pipeline, evaluated, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from recs_service.api import create_app
+    from recs_service.caches import SQLiteCache as PlainCache
+
+    p = staged_pipeline
+    path = tmp_path / "fresh.sqlite"
+    bar = PromotionPolicy(min_relative_lift=5.0)
+    result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
+                         resources={**p["resources"], "cache": SQLiteCache(path=str(path)), "promotion": bar},
+                         instance=p["instance"], raise_on_error=False)
+    assert result.success and not _gate(result).passed
+    value = result.output_for_node("evaluation")
+    strongest = value.gate.strongest_baseline
+    recs = result.output_for_node("recommendations")
+    assert recs.list_name == strongest and recs.model_version.startswith(f"baseline:{strongest}:")
+    assert "failed the promotion gate" in recs.why and "nothing approved was live" in recs.why
+    log = p["resources"]["warehouse"].query("select count(distinct customer_id) as n from marts.transactions_dedup")
+    assert recs.users == int(log["n"].iloc[0])  # every customer with a purchase has a list
+    customer = p["resources"]["warehouse"].query("select min(customer_id) as c from marts.transactions_dedup")["c"].iloc[0]
+    client = TestClient(create_app(PlainCache(path=str(path))))
+    body = client.get(f"/recommendations/{customer}").json()
+    assert body["fallback"] is False and len(body["items"]) == 12 and body["list"] == f"baseline {strongest}"
+    assert client.get("/health").json()["list"] == f"baseline {strongest}"
 
 
 def test_a_model_trained_on_other_features_is_refused():

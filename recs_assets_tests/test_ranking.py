@@ -10,10 +10,11 @@ import pytest
 
 from recs_assets.candidates.generators import sql_candidates
 from recs_assets.candidates.pool import union
-from recs_assets.evaluation.baselines import als_lists, popular_before, repurchase_then_popular
+from recs_assets.baselines.lists import als, als_unseen, repurchase_then_popular
+from recs_assets.candidates.generators import popular_before
 from recs_assets.evaluation.gate import promotion_decision, strongest
 from recs_assets.ranking.features import FEATURES, candidate_features, with_labels
-from recs_assets.ranking.lists import top_lists
+from recs_assets.core.lists import top_lists
 from recs_assets.ranking.rankers import load_ranker
 from recs_assets.ranking.training import fit_ranker, holdout_mask, input_order, permutation_importance
 from recs_assets_tests.test_candidates import make_log
@@ -132,7 +133,7 @@ def test_holdout_is_deterministic_and_about_the_share():
 
 def test_input_order_puts_history_before_retrieval_before_popularity():
     frame = pd.DataFrame({f"{s}_rank": [np.nan] * 3 for s in
-                          ("history", "retrieval", "copurchase", "popularity_age", "popularity")})
+                          ("history", "retrieval", "als", "copurchase", "popularity_age", "popularity")})
     frame.loc[0, "popularity_rank"] = 1
     frame.loc[1, ["retrieval_rank", "popularity_rank"]] = [5, 2]
     frame.loc[2, "history_rank"] = 9
@@ -156,9 +157,11 @@ def test_repurchase_then_popular_and_als_on_hand_made_purchases():
     assert popular_before(log, CUTOFF, 2) == [3, 2]
     lists = repurchase_then_popular(log, ["a", "new"], CUTOFF, 3).set_index("customer_id")["items"]
     assert lists["a"] == [1, 2, 3] and lists["new"] == [3, 2]
-    als = als_lists(log, ["a", "b", "new"], CUTOFF, 2).set_index("customer_id")["items"]
-    assert 1 not in als["a"] and 2 not in als["a"]  # what a bought is hidden
-    assert als["new"] == [3, 2]
+    unseen = als_unseen(log, ["a", "b", "new"], CUTOFF, 2, factors=4, iterations=5).set_index("customer_id")["items"]
+    assert 1 not in unseen["a"] and 2 not in unseen["a"]  # what a bought is hidden
+    assert unseen["new"] == [3, 2]
+    seen = als(log, ["a", "new"], CUTOFF, 3, factors=4, regularization=0.01, iterations=15).set_index("customer_id")["items"]
+    assert set(seen["a"][:2]) == {1, 2} and seen["new"] == [3, 2]  # without the filter a's own articles come first
 
 
 def test_gate_compares_with_the_strongest_baseline():

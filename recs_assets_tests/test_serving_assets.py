@@ -12,9 +12,9 @@ from recs_assets.serving.cache import SQLiteCache
 from recs_assets_tests.helpers import all_assets, metadata
 
 SERVING = ["evaluation", "recommendations", "served_recommendations"]
-# Serving mechanics are under test here, not model quality (the gate has its own tests): a bar every
-# list clears, so the publish always happens.
-OPEN_GATE = PromotionPolicy(min_relative_lift=-1.0, max_mred={})
+# Serving mechanics are under test here, not model quality (the gate has its own tests): a gate that
+# reports without refusing, so the ranker's lists are always published.
+OPEN_GATE = PromotionPolicy(enforce=False, max_mred={})
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_publish_is_recorded_and_republishing_is_idempotent(served):
 def test_exclude_purchased_removes_everything_bought(served, tmp_path):
     p = served
     run = {"ops": {"recommendations": {"config": {"exclude_purchased": True}}}}
-    result = materialize(all_assets(), selection=["recommendations"], resources=p["resources"], instance=p["instance"],
-                         run_config=run)
+    result = materialize(all_assets(), selection=["recommendations"], resources={**p["resources"], "promotion": OPEN_GATE},
+                         instance=p["instance"], run_config=run)
     value = result.output_for_node("recommendations")
     recs = pd.read_parquet(p["resources"]["model_store"].local_path(value.key) / "recommendations.parquet")
     bought = _purchases(served).groupby("customer_id")["article_id"].agg(set)

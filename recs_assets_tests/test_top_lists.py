@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recs_assets.ranking.lists import top_lists
+from recs_assets.core.lists import top_lists
 
 
 def oracle(pairs, scores, k, customers=None, fallback=None, exclude=None):

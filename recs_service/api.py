@@ -14,7 +14,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from recs_service.caches import CacheUnavailable, RecommendationCache
-from recs_service.service import MAX_K, BadRequest, recommend
+from recs_service.service import MAX_K, BadRequest, recommend, served_list
 
 
 def create_app(cache: RecommendationCache) -> FastAPI:
@@ -30,7 +30,9 @@ def create_app(cache: RecommendationCache) -> FastAPI:
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "version": cache.current_version(), "cache": cache.describe()}
+        version = cache.current_version()
+        live = cache.fallback()["model_version"] if version else None
+        return {"status": "ok", "version": version, "list": served_list(live), "cache": cache.describe()}
 
     def answer(user_id: str, k: int) -> Response:
         # serialised here: FastAPI's generic encoder of a returned dict cost more than the cache read

@@ -11,6 +11,16 @@ USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # the whole id must matc
 MAX_K = 100
 
 
+BASELINE_PREFIX = "baseline:"  # the model version of a published baseline: baseline:<name>:<settings digest>
+
+
+def served_list(model_version: str | None) -> str:
+    """Which list a version holds: "ranker", or "baseline <name>" when a baseline was published instead."""
+    if model_version and model_version.startswith(BASELINE_PREFIX):
+        return "baseline " + model_version[len(BASELINE_PREFIX):].split(":", 1)[0]
+    return "ranker" if model_version else "none"
+
+
 class BadRequest(ValueError):
     """The request is malformed; the message says how."""
 
@@ -28,7 +38,7 @@ class RecommendationResponse:
         # complete: False when the cache holds fewer than k items for this user (it stores the
         # pipeline's list length, 12 by default): the response says so instead of silently shrinking
         return {"user_id": self.user_id, "items": self.items, "scores": self.scores,
-                "model_version": self.model_version, "fallback": self.fallback,
+                "model_version": self.model_version, "list": served_list(self.model_version), "fallback": self.fallback,
                 "complete": len(self.items) >= self.k}
 
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetIn, AssetOut, Config, Failure, MetadataValue, Output, multi_asset
 from pydantic import Field
 
-from recs_assets.artifacts import (CandidatesRef, SplitRef, TrainedModel, WorkflowRef, candidates_key, features_mismatch,
-                                   pool_folder)
+from recs_assets.artifacts import (CandidatesRef, SplitRef, TrainedModel, TunedBaselines, WorkflowRef, candidates_key,
+                                   features_mismatch, pool_folder)
+from recs_assets.candidates.als import als_candidates, fit_als, pair_scores
 from recs_assets.candidates.generators import COLUMNS, SourceSizes
 from recs_assets.candidates.pool import SOURCES, check_sources, recall_counts_sql, recall_from_counts, union_sql
 from recs_assets.candidates.purchase_log import PurchaseLog
@@ -24,7 +27,7 @@ from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 
 SOURCE_OUTPUTS = {"history": "history_candidates", "copurchase": "copurchase_candidates",
-                  "popularity": "popularity_candidates", "retrieval": "retrieval_candidates"}
+                  "popularity": "popularity_candidates", "retrieval": "retrieval_candidates", "als": "als_candidates"}
 
 
 class CandidatesConfig(Config):
@@ -35,6 +38,13 @@ class CandidatesConfig(Config):
     history_n: int = Field(20, ge=1, description="Most bought past articles per customer.")
     copurchase_n: int = Field(20, ge=1, description="Co-purchase candidates per customer.")
     popularity_n: int = Field(12, ge=1, description="Best sellers overall and by age band.")
+    als_n: int = Field(30, ge=0, description="ALS top-N per customer (ALS fitted at every cut-off with the"
+                       " settings tuned_baselines chose on the validation week); 0 turns the source off.")
+    als_max_items: int | None = Field(20_000, ge=1, description="ALS candidates come from this many best-selling"
+                                      " articles (its score feature covers every candidate).")
+    als_max_users: int | None = Field(100_000, ge=1, description="Customers whose purchases ALS is fitted on at"
+                                      " a cut-off whose targets are fewer (the targets and a hash sample of the"
+                                      " rest); a window with more targets, such as serve, fits on everyone.")
     fit_weeks: int = Field(5, ge=0, description="Weekly label windows before the validation week to fit the"
                            " ranker on (chosen on the validation holdout: 5 beat 3 on Complete Journey).")
     max_fit_customers: int | None = Field(
@@ -96,18 +106,47 @@ def _retrieval(warehouse: Warehouse, model_store: ModelStore, best_model: Traine
     return retrieve
 
 
+def _als(log: PurchaseLog, targets: dict[str, pd.Series], settings: dict, config: CandidatesConfig, context):
+    """The ALS source for ``generate`` (rows for a window's chunk of customers; none when ``settings`` is
+    empty) and, as ``.scores(window, customers, articles)``, ALS's score of any pair: one fit per cut-off."""
+    fitted: dict = {}
+
+    def fit(name: str, cut):
+        if name not in fitted:
+            start = time.perf_counter()
+            everyone = config.als_max_users is None or len(targets[name]) > config.als_max_users
+            fitted.clear()  # one cut-off at a time: windows come in order
+            fitted[name] = fit_als(log, cut, **settings, max_users=None if everyone else config.als_max_users,
+                                   keep=() if everyone else targets[name])
+            context.log.info(f"ALS at {name}: {len(fitted[name].users):,} customers in {time.perf_counter() - start:.1f}s")
+        return fitted[name]
+
+    def source(name: str, customers: pd.Series, cut) -> pd.DataFrame:
+        if not settings:
+            return pd.DataFrame(columns=COLUMNS)
+        return als_candidates(fit(name, cut), customers, config.als_n, config.als_max_items)
+
+    def scores(name: str, customers, articles) -> np.ndarray:
+        if not settings or name not in fitted:
+            return np.full(len(customers), np.nan, dtype=np.float32)
+        return pair_scores(fitted[name], customers, articles)
+
+    source.scores = scores
+    return source
+
+
 @multi_asset(
     outs={
         **{out: AssetOut(group_name="candidates", kinds={"duckdb", "parquet"}) for out in SOURCE_OUTPUTS.values()},
         "candidates": AssetOut(group_name="candidates", kinds={"parquet"},
                                description="Union of every source per cut-off, with candidate recall."),
     },
-    ins={name: AssetIn() for name in ("best_model", "nvt_workflow", "transformed_train")},
+    ins={name: AssetIn() for name in ("best_model", "nvt_workflow", "transformed_train", "tuned_baselines")},
     deps=["transactions_dedup", "transactions_enriched", "split_boundaries", "stg_articles", "stg_customers"],
 )
 def candidate_generation(
     context: AssetExecutionContext, config: CandidatesConfig, best_model: TrainedModel, nvt_workflow: WorkflowRef,
-    transformed_train: SplitRef, warehouse: Warehouse, model_store: ModelStore,
+    transformed_train: SplitRef, tuned_baselines: TunedBaselines, warehouse: Warehouse, model_store: ModelStore,
 ):
     """History, co-purchase, popularity (overall and by age band) and two-tower retrieval candidates
     for the customers of every cut-off, then their union."""
@@ -124,16 +163,23 @@ def candidate_generation(
     labels = window_labels(log, cuts, targets)
     sizes = SourceSizes(history=config.history_n, copurchase=config.copurchase_n, popularity=config.popularity_n)
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
-    key = candidates_key(log.fingerprint(), pool_settings(config), best_model.model)
+    als_settings = tuned_baselines.choices["als"].settings if config.als_n else {}
+    als_source = _als(log, targets, als_settings, config, context)
+    key = candidates_key(log.fingerprint(), pool_settings(config) + json.dumps(als_settings, sort_keys=True),
+                         best_model.model)
     windows = {name: cut.isoformat() for name, cut in cuts.all().items()}
     counts, rows, parts, done = {}, {}, {}, 0
     total = sum(max(1, -(-len(t) // config.chunk_customers)) for t in targets.values())
     with tempfile.TemporaryDirectory() as tmp:
-        for name, part, table in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers):
+        for name, part, table in generate(log, cuts, targets, retrieve, sizes, config.chunk_customers,
+                                          every_window=als_source):
             folder = Path(tmp) / pool_folder(name)
             folder.mkdir(exist_ok=True)
             check_sources(log.con, table)
-            log.con.execute(f"copy ({union_sql(table)}) to '{folder / f'part-{part:05d}.parquet'}' (format parquet)")
+            pool = log.con.execute(union_sql(table)).arrow()
+            scores = als_source.scores(name, pool["customer_id"].to_numpy(), pool["article_id"].to_numpy())
+            pq.write_table(pool.append_column("als_dot", pa.array(scores, pa.float32())),
+                           folder / f"part-{part:05d}.parquet")
             parts[name] = part + 1
             found = dict(log.con.execute(f"select source, count(*) from {table} group by 1").fetchall())
             for source in SOURCE_OUTPUTS:

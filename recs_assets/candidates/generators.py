@@ -31,6 +31,15 @@ class SourceSizes:
     popularity_days: int = 7
 
 
+def popular_before(log: PurchaseLog, cutoff, k: int, days: int = 7) -> list:
+    """The k most bought articles in the ``days`` days before ``cutoff`` (ties: lower article id)."""
+    return log.query(
+        "select article_id from purchases where t_dat < $cutoff and t_dat >= $cutoff - to_days($days)"
+        " group by 1 order by count(*) desc, article_id limit $k",
+        cutoff=pd.Timestamp(cutoff).date(), days=days, k=k,
+    )["article_id"].tolist()
+
+
 def _cut(cutoff) -> dict:
     return {"cutoff": pd.Timestamp(cutoff).date()}
 

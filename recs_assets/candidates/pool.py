@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-SOURCES = ("history", "copurchase", "popularity", "popularity_age", "retrieval")
+SOURCES = ("history", "copurchase", "popularity", "popularity_age", "retrieval", "als")
 
 
 def union_sql(table: str) -> str:

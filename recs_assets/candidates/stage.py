@@ -68,14 +68,18 @@ RetrievalFn = Callable[[str, pd.Series, object], pd.DataFrame]
 def generate(
     log: PurchaseLog, cuts: Cutoffs, targets: dict[str, pd.Series], retrieval: RetrievalFn | None,
     sizes: SourceSizes = SourceSizes(), chunk_customers: int = 50_000, table: str = "found",
+    every_window: RetrievalFn | None = None,
 ) -> Iterator[tuple[str, int, str]]:
     """(window, part, name of the table in ``log`` holding every source's candidates (COLUMNS) for one
     chunk of the window's customers); the table is replaced by the next chunk. ``retrieval(name,
-    customers, cutoff)`` returns the retrieval source's rows for the windows in RETRIEVAL_WINDOWS."""
+    customers, cutoff)`` returns the retrieval source's rows for the windows in RETRIEVAL_WINDOWS,
+    ``every_window`` (same call) a source's rows for every window (e.g. ALS, fitted at each cut-off)."""
     for name, cut in cuts.all().items():
         for part, customers in enumerate(chunked(targets[name], chunk_customers)):
             sql_candidates(log, customers, cut, sizes, into=table)
-            if retrieval is not None and name in RETRIEVAL_WINDOWS:
-                log.register("retrieved", retrieval(name, customers, cut)[COLUMNS])
+            found = [every_window] if every_window is not None else []
+            found += [retrieval] if retrieval is not None and name in RETRIEVAL_WINDOWS else []
+            for source in found:
+                log.register("retrieved", source(name, customers, cut)[COLUMNS])
                 log.con.execute(f"insert into {table} select {', '.join(COLUMNS)} from retrieved")
             yield name, part, table

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+K = 12  # the list length every stage scores and serves by default (H&M's competition scored the top 12)
+
 
 def bought_sets(frame: pd.DataFrame, customer: str = "customer_id", item: str = "article_id") -> dict:
     """customer → set of the items in ``frame``'s rows: the ``relevant`` sets (a groupby's ``agg(set)``

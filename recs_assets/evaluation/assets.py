@@ -1,6 +1,7 @@
 """The evaluation asset: on the test week, the served (ranked) list beside the two-tower alone and
 three baselines, for the same customers; the RecList report for every list; the promotion gate
-(against the strongest baseline) as a blocking asset check."""
+(against the strongest validation-tuned baseline and the two-tower alone) as an asset check, which
+decides what ``recommendations`` publishes."""
 
 import base64
 import tempfile
@@ -21,9 +22,14 @@ from dagster import (
 from pydantic import Field
 
 from recs_assets.artifacts import CandidatesRef, EvaluationRef, Gate, RankerRef, evaluation_key, ranker_mismatch
+from recs_assets.baselines.tuning import TunedBaselines
 from recs_assets.candidates.assets import read_item_embeddings
 from recs_assets.candidates.purchase_log import PurchaseLog
-from recs_assets.evaluation.comparison import ACCURACY, BASELINES, accuracy, side_by_side, slice_chart, test_lists
+from recs_assets.core.bootstrap import paired_bootstrap
+from recs_assets.core.lists import as_arrays
+from recs_assets.core.metrics import K, average_precisions, bought_sets
+from recs_assets.evaluation.comparison import ACCURACY, MODELLED, accuracy, side_by_side, slice_chart, test_lists
+from recs_assets.evaluation.gate import strongest as strongest_baseline
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
 from recs_assets.evaluation.suite import SLICE_FAMILIES, PurchaseRecList
 from recs_assets.ranking.assets import scored_parts
@@ -36,8 +42,19 @@ SCALARS = ["recall_at_k", "ndcg_at_k", "map_at_k", "hit_rate_at_k", "mrr_at_k", 
 
 
 class EvaluationConfig(Config):
-    k: int = Field(12, ge=1, description="Cutoff of every metric (H&M scores the top 12).")
+    k: int = Field(K, ge=1, description="Cutoff of every metric (H&M scores the top 12).")
+    bootstrap_resamples: int = Field(1000, ge=10, description="Paired bootstrap resamples of the test buyers"
+                                     " for the interval of served / strongest baseline.")
     min_slice_pairs: int = Field(50, ge=1, description="Slices with fewer (user, item) pairs stay out of MRED.")
+
+
+def baseline_table(tuned: TunedBaselines, test: dict[str, dict[str, float]], metric: str, k: int) -> str:
+    """Markdown: each baseline's settings and validation score (which chose them) beside its test score."""
+    rows = [f"| baseline | settings (chosen on validation) | validation MAP@{k} | test {metric.replace('_at_k', f'@{k}')} |",
+            "|---|---|---|---|"]
+    for name, choice in tuned.choices.items():
+        rows.append(f"| {name} | {choice.settings or '(none)'} | {choice.validation_map:.4f} | {test[name][metric]:.4f} |")
+    return "\n".join(rows)
 
 
 def _png(data: bytes, title: str) -> str:
@@ -45,13 +62,14 @@ def _png(data: bytes, title: str) -> str:
 
 
 @asset(
-    ins={name: AssetIn() for name in ("ranker", "candidates")},
+    ins={name: AssetIn() for name in ("ranker", "candidates", "tuned_baselines")},
     group_name="evaluation",
     kinds={"reclist"},
     check_specs=[AssetCheckSpec(
-        "promotion_gate", asset="evaluation", blocking=True,
-        description="The served list beats the strongest baseline by the configured margin and keeps slice"
-                    " MRED bounded.",
+        "promotion_gate", asset="evaluation",
+        description="The ranked list beats the strongest validation-tuned baseline by the configured margin,"
+                    " is no worse than the two-tower alone and keeps slice MRED bounded. When it fails, the"
+                    " live version stays or the strongest baseline's list is served (see recommendations).",
     )],
 )
 def evaluation(
@@ -59,6 +77,7 @@ def evaluation(
     config: EvaluationConfig,
     ranker: RankerRef,
     candidates: CandidatesRef,
+    tuned_baselines: TunedBaselines,
     warehouse: Warehouse,
     model_store: ModelStore,
     promotion: PromotionPolicy,
@@ -73,7 +92,8 @@ def evaluation(
     cutoff = candidates.windows["test"]
     truth, popularity = test_week_truth(log, cutoff, candidates.label_days)
     buyers = truth["customer_id"].unique()
-    lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k,
+    choices = {name: choice.settings for name, choice in tuned_baselines.choices.items()}
+    lists = test_lists(log, scored_parts(log, model_store, candidates, ranker, "test"), buyers, cutoff, k, choices,
                        progress=lambda m: context.log.info(f"{m} ({time.perf_counter() - start:.0f}s so far)"))
     modelled = set(warehouse.query("select distinct customer_id from marts.test_transactions")["customer_id"])
     embeddings = read_item_embeddings(model_store, candidates)
@@ -93,10 +113,18 @@ def evaluation(
         report_uri = model_store.publish_dir(tmp, evaluation_key(ranker))
     known = {name: accuracy(recs, truth[truth["customer_id"].isin(modelled)], k) for name, recs in lists.items()}
     scalars = {name: {m: r[m] for m in SCALARS} for name, r in results.items()}
-    decision = promotion.decide(scalars["served"], {b: scalars[b] for b in BASELINES}, results["served"]["mred"])
-    strongest = decision.strongest_baseline
+    baselines = {b: scalars[b] for b in scalars if b not in MODELLED}
+    strongest = strongest_baseline(baselines, metric)
+    bought = bought_sets(truth)
+    per_user = {n: average_precisions(*as_arrays(lists[n].set_index("customer_id").loc[buyers].reset_index(), bought), k)
+                for n in ("served", strongest)}
+    interval = paired_bootstrap(per_user["served"], per_user[strongest], config.bootstrap_resamples)
+    decision = promotion.decide(scalars["served"], baselines, results["served"]["mred"],
+                                inputs={"two_tower": scalars["two_tower"]},
+                                interval=(interval.ratio_low, interval.ratio_high))
     lift = scalars["served"][metric] / scalars[strongest][metric] \
         if scalars[strongest][metric] else float("inf")
+    context.log.info(f"served / {strongest} (MAP@{k}): {interval.as_text()}")
     mred_table = side_by_side({n: r["mred"] for n, r in results.items()}, list(SLICE_FAMILIES), k, strongest,
                               label="MRED by slice family")
     charts = "\n\n".join(_png(slice_chart({n: m[f] for n, m in miss.items()}, f), f"miss rate by {f}")
@@ -106,7 +134,10 @@ def evaluation(
         EvaluationRef(
             lists=scalars, modelled_customers=known, mred={n: r["mred"] for n, r in results.items()},
             slices=miss, candidate_recall=candidates.recall.get("test", {}),
-            gate=Gate(passed=decision.passed, reasons=decision.reasons, strongest_baseline=strongest, lift=lift),
+            gate=Gate(passed=decision.passed, reasons=decision.reasons, strongest_baseline=strongest, lift=lift,
+                      lift_interval=(interval.ratio_low, interval.ratio_high),
+                      difference_interval=(interval.difference_low, interval.difference_high)),
+            baseline_settings=choices,
             k=k, ranker_key=ranker.key, model_key=candidates.model.key, report_uri=report_uri,
             test_buyers=int(len(buyers)), modelled_buyers=int(len(modelled & set(buyers))),
         ),
@@ -124,6 +155,8 @@ def evaluation(
             f"served_{metric}": float(scalars["served"][metric]),
             f"strongest_baseline_{metric}": float(scalars[strongest][metric]),
             "lift_over_strongest_baseline": float(lift),
+            "lift_interval_95": MetadataValue.md(interval.as_text()),
+            "baseline_settings_chosen_on_validation": MetadataValue.md(baseline_table(tuned_baselines, scalars, metric, k)),
         },
     )
     yield AssetCheckResult(

@@ -10,11 +10,11 @@ import pandas as pd
 
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.core import metrics
-from recs_assets.evaluation.baselines import als_lists, popular_before, repurchase_then_popular
-from recs_assets.ranking.lists import top_lists
+from recs_assets.baselines.lists import every_list
+from recs_assets.candidates.generators import popular_before
+from recs_assets.core.lists import as_arrays, top_lists
 
-BASELINES = ("popularity", "repurchase_then_popular", "als")
-LISTS = ("served", "two_tower", *BASELINES)
+MODELLED = ("served", "two_tower")  # the ranked list and its retrieval input; every other list is a baseline
 ACCURACY = ["map_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k", "mrr_at_k"]
 # Bins of each slice family in their natural order (anything else goes last, alphabetically).
 BIN_ORDER = {
@@ -24,8 +24,10 @@ BIN_ORDER = {
 }
 
 
-def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, progress=None) -> dict[str, pd.DataFrame]:
-    """List name → customer_id, items, scores for every customer of ``customers``. ``scored_parts``:
+def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, baselines: dict[str, dict],
+               progress=None) -> dict[str, pd.DataFrame]:
+    """List name → customer_id, items, scores for every customer of ``customers``: the served list, the
+    two-tower alone and each baseline of ``baselines`` (name → chosen settings). ``scored_parts``:
     the test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank), one
     frame per chunk of customers. ``progress(message)`` hears of each step (e.g. a run log)."""
     progress = progress or (lambda message: None)
@@ -47,21 +49,14 @@ def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, progre
     def whole(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.concat(parts, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
 
-    out = {"served": whole(served), "two_tower": whole(two_tower),
-           "popularity": top_lists(nothing, [], k, customers, fallback),
-           "repurchase_then_popular": repurchase_then_popular(log, customers, cutoff, k)}
-    progress("test lists: fitting ALS on every purchase before the test week")
-    out["als"] = als_lists(log, customers, cutoff, k)
-    return out
+    tuned = every_list(log, baselines, customers, cutoff, k, progress=lambda m: progress(f"test lists: {m}"))
+    return {"served": whole(served), "two_tower": whole(two_tower), **tuned}
 
 
 def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -> dict[str, float]:
     """MAP, recall, NDCG, hit rate and MRR at k over the customers of ``truth`` (or ``customers``)."""
-    bought = metrics.bought_sets(truth)
     chosen = lists if customers is None else lists[lists["customer_id"].isin(set(customers))]
-    recommended = np.empty(len(chosen), dtype=object)
-    recommended[:] = [list(x) for x in chosen["items"]]
-    relevant = [bought.get(c, set()) for c in chosen["customer_id"]]
+    recommended, relevant = as_arrays(chosen, metrics.bought_sets(truth))
     fns = {"map_at_k": metrics.map_at_k, "recall_at_k": metrics.recall_at_k, "ndcg_at_k": metrics.ndcg_at_k,
            "hit_rate_at_k": metrics.hit_rate_at_k, "mrr_at_k": metrics.mrr_at_k}
     return {name: fn(recommended, relevant, k) for name, fn in fns.items()}

@@ -16,11 +16,12 @@ class GateDecision:
 
 
 def strongest(baselines: dict[str, dict[str, float]], metric: str) -> str:
-    """The baseline with the best ``metric`` (ties: the first name alphabetically)."""
+    """The baseline with the best ``metric`` (ties: the first name alphabetically; NaN scores never win)."""
     if not baselines:
         raise ValueError("the gate needs at least one baseline")
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    return min(baselines, key=lambda name: (-sign * baselines[name][metric], name))
+    scored = [n for n in baselines if baselines[n][metric] == baselines[n][metric]] or sorted(baselines)[:1]
+    return min(scored, key=lambda name: (-sign * baselines[name][metric], name))
 
 
 def promotion_decision(

@@ -13,7 +13,7 @@ from pydantic import Field
 from recs_assets.artifacts import CandidatesRef, RankerRef, ranker_key
 from recs_assets.candidates.assets import pool_parts, read_pool
 from recs_assets.candidates.purchase_log import PurchaseLog
-from recs_assets.evaluation.baselines import popular_before
+from recs_assets.candidates.generators import popular_before
 from recs_assets.ranking.features import candidate_features, with_labels
 from recs_assets.ranking.training import fit_ranker
 from recs_assets.resources.model_store import ModelStore

@@ -7,12 +7,13 @@ never sees that week (tested by moving the cut-off one day). Labels are the purc
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from recs_assets.candidates.pool import SOURCES
 from recs_assets.candidates.purchase_log import PurchaseLog
 
-SOURCE_FEATURES = [f"{s}_{x}" for s in SOURCES for x in ("rank", "score")] + ["n_sources"]
+SOURCE_FEATURES = [f"{s}_{x}" for s in SOURCES for x in ("rank", "score")] + ["n_sources", "als_dot"]
 PAIR_FEATURES = ["ui_count", "ui_quantity", "ui_days_since", "ui_interval", "ui_cycle", "same_type_count",
                  "same_colour_count"]
 ITEM_FEATURES = ["pop_1w", "pop_4w", "pop_12w", "pop_trend", "item_buyers", "item_repeat_rate", "item_price",
@@ -101,7 +102,8 @@ def candidate_features(log: PurchaseLog, pool: pd.DataFrame, cutoff) -> pd.DataF
     """``pool`` (``candidates.pool.union``'s frame) with every column of FEATURES, as of ``cutoff``;
     rows sorted by customer then article."""
     items = item_features(log, cutoff)
-    log.register("cands", pool)
+    absent = [c for c in SOURCE_FEATURES if c not in pool.columns]  # a pool built before a source existed
+    log.register("cands", pool.assign(**{c: np.nan for c in absent}) if absent else pool)
     # Through Arrow: DuckDB's own pandas conversion took 3.8 s of a 1.9M-row chunk's 12 s, Arrow 0.3 s.
     frame = log.con.execute(_SQL.format(items=items), {"cutoff": pd.Timestamp(cutoff).date()}).arrow().to_pandas()
     if len(frame) != len(pool):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recs_assets.core.metrics import bought_sets, map_at_k
-from recs_assets.ranking.lists import top_lists
+from recs_assets.core.lists import as_arrays, top_lists
 from recs_assets.ranking.rankers import Ranker, make_ranker
 
 
@@ -30,7 +30,7 @@ def holdout_mask(customers: pd.Series, share: float, salt: str = "ranker-holdout
 def input_order(frame: pd.DataFrame) -> np.ndarray:
     """A score that orders candidates as their sources do, without learning: the customer's history
     first, then retrieval, co-purchase, age-band and overall popularity, each by its own rank."""
-    order = ("history", "retrieval", "copurchase", "popularity_age", "popularity")
+    order = ("history", "retrieval", "als", "copurchase", "popularity_age", "popularity")
     score = np.zeros(len(frame))
     for i, source in enumerate(order):  # the first source that proposed a pair places it
         rank = frame[f"{source}_rank"].to_numpy(dtype=float)
@@ -42,10 +42,7 @@ def list_map(frame: pd.DataFrame, scores: np.ndarray, truth: pd.DataFrame, fallb
     """MAP@k of the lists ``scores`` makes from ``frame``, for every customer in ``truth``
     (their purchases of the label window), short lists topped up with ``fallback``."""
     customers = pd.unique(truth["customer_id"])
-    lists = top_lists(frame, scores, k, customers, fallback)
-    bought = bought_sets(truth)
-    return map_at_k(np.array(lists["items"].tolist() + [[]], dtype=object)[:-1],
-                    [bought.get(c, set()) for c in lists["customer_id"]], k)
+    return map_at_k(*as_arrays(top_lists(frame, scores, k, customers, fallback), bought_sets(truth)), k)
 
 
 def feature_groups() -> dict[str, list[str]]:
@@ -54,6 +51,7 @@ def feature_groups() -> dict[str, list[str]]:
     from recs_assets.ranking.features import CUSTOMER_FEATURES, ITEM_FEATURES, PAIR_FEATURES
 
     groups = {f"source: {s}": [f"{s}_rank", f"{s}_score"] for s in SOURCES}
+    groups["source: als"].append("als_dot")
     groups["source: n_sources"] = ["n_sources"]
     return {**groups, "customer × article history": PAIR_FEATURES, "article": ITEM_FEATURES,
             "customer": CUSTOMER_FEATURES}

@@ -26,6 +26,9 @@ class PromotionPolicy(ConfigurableResource):
     require_interval_above_one: bool = Field(
         False, description="Also require the paired bootstrap's 95 % interval of served / strongest baseline"
         " to lie above 1 (the point estimate's lift is required either way).")
+    enforce: bool = Field(
+        True, description="False: the verdict is reported (a failed check) but the ranker is served anyway;"
+        " for trials of the serving path, never for production.")
     prefer_fresh_baseline: bool = Field(
         False, description="When the ranker fails the gate: publish the strongest baseline's fresh list even"
         " if an earlier approved ranker's version is live (default: the live version stays).")

@@ -1,23 +1,28 @@
-"""Serving assets: the ranked top-k for every customer (only for a ranker that passed the gate),
-then published atomically to the recommendation cache."""
+"""Serving assets: the top-k for every customer (the ranker's when it passed the gate, else the live
+version stays or the strongest baseline's list is built), then published atomically to the cache."""
 
 import hashlib
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Config, Failure, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from recs_assets.artifacts import CandidatesRef, EvaluationRef, RankerRef, RecommendationsRef, recommendations_key
 from recs_assets.candidates.purchase_log import PurchaseLog
-from recs_assets.evaluation.baselines import popular_before
+from recs_assets.baselines.lists import every_list
+from recs_assets.candidates.generators import popular_before
+from recs_assets.baselines.tuning import TunedBaselines
 from recs_assets.ranking.assets import scored_parts
-from recs_assets.ranking.lists import top_lists
+from recs_assets.core.lists import top_lists
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
-from recs_assets.serving.cache import Recommendation, RecommendationCache
+from recs_assets.resources.promotion_policy import PromotionPolicy
+from recs_assets.serving.cache import CacheUnavailable, Recommendation, RecommendationCache
+from recs_service.service import BASELINE_PREFIX
 
 
 class RecommendationsConfig(Config):
@@ -28,9 +33,10 @@ class RecommendationsConfig(Config):
 
 
 @asset(
-    ins={name: AssetIn() for name in ("evaluation", "ranker", "candidates")},
+    ins={name: AssetIn() for name in ("evaluation", "ranker", "candidates", "tuned_baselines")},
     group_name="serving",
     kinds={"lightgbm", "parquet"},
+    output_required=False,  # nothing new when an approved version stays live
 )
 def recommendations(
     context: AssetExecutionContext,
@@ -38,20 +44,102 @@ def recommendations(
     evaluation: EvaluationRef,
     ranker: RankerRef,
     candidates: CandidatesRef,
+    tuned_baselines: TunedBaselines,
     warehouse: Warehouse,
     model_store: ModelStore,
+    cache: RecommendationCache,
+    promotion: PromotionPolicy,
 ):
-    """The ranked top-k for every customer with a purchase, from every purchase up to the last day
-    of data (history, candidates, features, exclusions and the fallback); best sellers of the last
-    week for unknown customers."""
-    if refusal := evaluation.approves(ranker):
-        raise Failure(refusal)
+    """The top-k for every customer with a purchase, from every purchase up to the last day of data; best
+    sellers of the last week for unknown customers. Which list is the gate's decision on the test week:
+    the ranker's when it passed; otherwise the live version stays when it is an approved ranker's, and
+    when it is not (nothing live, or a baseline), the strongest baseline's list is built and published."""
     start = time.perf_counter()
+    refusal = evaluation.approves(ranker)
+    live = _live_model_version(cache)
+    passed = refusal is None or (not promotion.enforce and evaluation.ranker_key == ranker.key)
+    choice = champion(passed, live, promotion.prefer_fresh_baseline)
+    if choice == "keep":
+        context.log.warning(f"{refusal}; the approved version {live} stays live")
+        return
     log = PurchaseLog.from_warehouse(warehouse)
     serve_day = candidates.windows["serve"]
     fallback = popular_before(log, serve_day, config.k)
-    top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
+    if choice == "ranker":
+        verdict = "passed" if refusal is None else "failed (not enforced)"
+        list_name = "ranker"
+        why = f"the ranker {verdict} the promotion gate ({evaluation.gate.lift:.3f}× {evaluation.gate.strongest_baseline})"
+        recs, scorer = _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start)
+        model_version = ranker.key
+        settings = ""
+    else:
+        list_name = evaluation.gate.strongest_baseline
+        settings = (evaluation.baseline_settings or {}).get(list_name, tuned_baselines.choices[list_name].settings)
+        why = (f"the ranker failed the promotion gate ({'; '.join(evaluation.gate.reasons)}); "
+               + ("nothing approved was live" if not live or is_baseline(live) else "policy prefers a fresh baseline")
+               + f": serving the strongest baseline, {list_name}")
+        context.log.warning(why)
+        recs = every_list(log, {list_name: settings}, customers, serve_day, config.k,
+                          progress=lambda m: context.log.info(m))[list_name]
+        scorer = f"baseline {list_name}"
+        model_version = baseline_version(list_name, settings, log.fingerprint())
+    recs = recs.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    seconds = time.perf_counter() - start
+    version = hashlib.sha1(
+        f"{model_version}|{config.k}|{config.exclude_purchased}|{candidates.key}".encode()
+    ).hexdigest()[:16]
+    key = recommendations_key(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        recs.to_parquet(Path(tmp) / "recommendations.parquet", index=False)
+        pd.DataFrame({"article_id": fallback}).to_parquet(Path(tmp) / "fallback.parquet", index=False)
+        uri = model_store.publish_dir(tmp, key)
+    preview = recs.head(5).assign(items=lambda d: d["items"].map(lambda x: x[:5]))[["customer_id", "items"]]
+    yield Output(
+        RecommendationsRef(key=key, uri=uri, version=version, model_version=model_version, k=config.k,
+                           fallback=fallback, users=len(recs), serve_day=serve_day, list_name=list_name, why=why),
+        metadata={
+            "list": list_name, "why": why, "settings": MetadataValue.json(settings or {}),
+            "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
+            "serving_day": serve_day, "data_through": str(pd.Timestamp(serve_day).date() - pd.Timedelta(days=1)),
+            "seconds": round(seconds, 2), "users_per_second": round(len(recs) / seconds, 1) if seconds else None,
+            "version": version, "uri": uri, "fallback": MetadataValue.json(fallback), "scorer": scorer,
+            "preview": MetadataValue.md(preview.to_markdown(index=False)),
+        },
+    )
+
+
+def is_baseline(model_version: str | None) -> bool:
+    return bool(model_version) and model_version.startswith(BASELINE_PREFIX)
+
+
+def champion(ranker_passed: bool, live_model_version: str | None, prefer_fresh_baseline: bool) -> str:
+    """What to serve: "ranker" (it passed), "keep" (an approved ranker's version is live and stays), or
+    "baseline" (the strongest baseline's fresh list: nothing approved is live, or the policy prefers it)."""
+    if ranker_passed:
+        return "ranker"
+    if live_model_version and not is_baseline(live_model_version) and not prefer_fresh_baseline:
+        return "keep"
+    return "baseline"
+
+
+def baseline_version(name: str, settings: dict, purchases: str) -> str:
+    """The model version a baseline's lists are published under (recs_service reads the name back)."""
+    digest = hashlib.sha1(json.dumps([settings, purchases], sort_keys=True).encode()).hexdigest()[:12]
+    return f"{BASELINE_PREFIX}{name}:{digest}"
+
+
+def _live_model_version(cache: RecommendationCache) -> str | None:
+    try:
+        return cache.fallback()["model_version"] if cache.current_version() else None
+    except CacheUnavailable:
+        return None
+
+
+def _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start):
+    """The ranker's top-k for ``customers`` (the fallback for those without candidates), and what scored it."""
+    serve_day = candidates.windows["serve"]
+    top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
     lists, covered, scorer = [], set(), "none (no candidates)"
     total = candidates.parts.get("serve", 0)
     for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
@@ -70,28 +158,7 @@ def recommendations(
                          f" {elapsed / part * max(total - part, 0) / 60:.1f} min left")
     rest = customers[~customers.isin(covered)]  # every customer with a purchase gets a list
     lists.append(top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], config.k, rest, fallback))
-    recs = pd.concat(lists, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
-    seconds = time.perf_counter() - start
-    version = hashlib.sha1(
-        f"{ranker.key}|{config.k}|{config.exclude_purchased}|{candidates.key}".encode()
-    ).hexdigest()[:16]
-    key = recommendations_key(version)
-    with tempfile.TemporaryDirectory() as tmp:
-        recs.to_parquet(Path(tmp) / "recommendations.parquet", index=False)
-        pd.DataFrame({"article_id": fallback}).to_parquet(Path(tmp) / "fallback.parquet", index=False)
-        uri = model_store.publish_dir(tmp, key)
-    preview = recs.head(5).assign(items=lambda d: d["items"].map(lambda x: x[:5]))[["customer_id", "items"]]
-    return Output(
-        RecommendationsRef(key=key, uri=uri, version=version, model_version=ranker.key, k=config.k,
-                           fallback=fallback, users=len(recs), serve_day=serve_day),
-        metadata={
-            "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
-            "serving_day": serve_day, "data_through": str(pd.Timestamp(serve_day).date() - pd.Timedelta(days=1)),
-            "seconds": round(seconds, 2), "users_per_second": round(len(recs) / seconds, 1) if seconds else None,
-            "version": version, "uri": uri, "fallback": MetadataValue.json(fallback), "scorer": scorer,
-            "preview": MetadataValue.md(preview.to_markdown(index=False)),
-        },
-    )
+    return pd.concat(lists, ignore_index=True), scorer
 
 
 @asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"})

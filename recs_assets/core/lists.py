@@ -79,3 +79,11 @@ def top_lists(
         "items": [a.tolist() for a in np.split(art, starts[1:])],
         "scores": [s.tolist() for s in np.split(rounded, starts[1:])],
     })
+
+
+def as_arrays(lists: pd.DataFrame, bought: dict) -> tuple[np.ndarray, list[set]]:
+    """(recommended, relevant) as ``core.metrics`` reads them: one object row per list of ``lists``
+    (customer_id, items), beside the set ``bought`` holds for its customer (empty when none)."""
+    recommended = np.empty(len(lists), dtype=object)
+    recommended[:] = [list(x) for x in lists["items"]]
+    return recommended, [bought.get(c, set()) for c in lists["customer_id"]]

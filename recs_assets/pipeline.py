@@ -30,7 +30,6 @@ class Stage:
     selection: str
     partition: str | None = None
     with_config: bool = False  # the run config file (raw source, scale) applies to this stage
-    may_fail: bool = False  # the promotion gate may refuse: the run then stops before serving
 
 
 def stages() -> list[Stage]:
@@ -39,9 +38,9 @@ def stages() -> list[Stage]:
     return [
         Stage("data + features", "+group:features and not key:landed_transactions", with_config=True),
         *[Stage(f"two-tower {p.key}", "trained_model", partition=p.key) for p in GRID],
-        # One run from the choice of model to the cache: a gate that refuses stops it before serving.
+        # One run from the choice of model to the cache: the gate decides which list is published.
         Stage("best model, candidates, ranker, evaluation, cache",
-              "key:best_model or group:candidates or key:ranker or group:evaluation or group:serving", may_fail=True),
+              "key:best_model or group:candidates or key:ranker or group:evaluation or group:serving"),
     ]
 
 
@@ -58,18 +57,6 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 
-def gate_refused(env: dict) -> bool:
-    """Whether the latest run failed because the promotion gate did not pass (and for no other reason)."""
-    from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
-
-    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-    instance = DagsterInstance.get()
-    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=1)
-    check = instance.get_latest_asset_check_evaluation_record(AssetCheckKey(AssetKey("evaluation"), "promotion_gate"))
-    evaluation = check.event.asset_check_evaluation if check and check.event else None
-    return bool(runs and evaluation and check.run_id == runs[0].run_id and not evaluation.passed)
-
-
 def _launch(stage: Stage, number: int, config: Path | None, env: dict, logs: Path):
     log_path = logs / f"{number:02d}-{stage.name.replace(' ', '_').replace('+', 'and').replace(',', '')}.log"
     with open(log_path, "w") as log:
@@ -80,7 +67,7 @@ def _launch(stage: Stage, number: int, config: Path | None, env: dict, logs: Pat
 def run(config: Path | None, parallel: int = 1, first: int | None = None, start_at: int = 1) -> list[dict]:
     """Runs every stage in order, up to ``parallel`` two-tower partitions at once (they share no database:
     each reads the transformed splits and writes its own model); returns [{stage, seconds, ok, log}].
-    Stops at the first failure that is not the gate's, or after the ``first`` stages when given;
+    Stops at the first failure, or after the ``first`` stages when given;
     ``start_at`` skips the stages before it (their assets already materialized in this data folder)."""
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -110,12 +97,11 @@ def run(config: Path | None, parallel: int = 1, first: int | None = None, start_
             code = proc.returncode
             seconds = ended[i] - start
             ok = code == 0
-            refused = not ok and stage.may_fail and gate_refused(env)
             done.append({"stage": stage.name, "seconds": round(seconds, 1), "ok": ok, "log": str(log_path)})
-            verdict = "done" if ok else ("not published: the promotion gate did not pass" if refused else "FAILED")
+            verdict = "done" if ok else "FAILED"
             who = f" {stage.partition}:" if len(running) > 1 else ""
             print(f"{who} {verdict} in {_clock(seconds)}" + ("" if ok else f"  (log: {log_path})"), end="", flush=True)
-            if not ok and not refused:
+            if not ok:
                 print(f"\n--- last lines of {log_path} ---")
                 print("".join(log_path.read_text().splitlines(keepends=True)[-40:]))
                 raise SystemExit(code)

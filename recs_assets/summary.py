@@ -50,18 +50,38 @@ def main() -> None:
 def _print_serving() -> None:
     from recs_assets.environment import build_cache
     from recs_assets.serving.cache import CacheUnavailable
+    from recs_service.service import served_list
 
     cache = build_cache()
     try:
         version = cache.current_version()
-        sample = cache.get(_any_customer()) if version else None
+        live = cache.fallback()["model_version"] if version else None
     except CacheUnavailable:
+        version = None
+    if not version:
         print("\nnothing published to the recommendation cache yet")
         return
-    print(f"\nserved from {cache.describe()}, version {version}")
+    customer = _any_customer()
+    sample = cache.get(customer)
+    print(f"\nlive: {served_list(live)} (version {version}, {cache.describe()})")
+    if why := _latest_metadata("recommendations", "why"):
+        print(f"why: {why}")
     if sample:
-        print(f"e.g. {sample['items'][:5]}… (model {sample['model_version']})")
-    print("serve it: make serve, then curl 'http://127.0.0.1:8000/recommendations/<customer_id>?k=12'")
+        print(f"e.g. customer {customer}: {sample['items'][:5]}…")
+    print("\ntry it:\n  make serve\n"
+          f"  curl 'http://127.0.0.1:8000/recommendations/{customer}?k=12'\n  curl http://127.0.0.1:8000/health")
+
+
+def _latest_metadata(asset: str, key: str):
+    """One metadata value of the asset's latest materialization in this DAGSTER_HOME, or None."""
+    from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+    try:
+        records = DagsterInstance.get().fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset)), limit=1)
+    except Exception:  # no DAGSTER_HOME: runs were not recorded
+        return None
+    entry = records.records[0].asset_materialization.metadata.get(key) if records.records else None
+    return entry.value if entry is not None else None
 
 
 def _any_customer() -> str:
@@ -97,8 +117,11 @@ def _print_best_model() -> None:
         print(f"\nthe same lists for the {meta['test_buyers_known_to_the_two_tower'].value} buyers the two-tower was"
               " trained on:\n")
         print(meta["metrics_modelled_customers"].value)
-        print(f"\nserved MAP@12 = {meta['lift_over_strongest_baseline'].value:.3f} × the strongest baseline"
-              f" ({meta['strongest_baseline'].value})\n")
+        interval = meta.get("lift_interval_95")
+        print(f"\nranked list MAP@12 = {meta['lift_over_strongest_baseline'].value:.3f} × the strongest baseline"
+              f" ({meta['strongest_baseline'].value})" + (f": {interval.value}" if interval else "") + "\n")
+        if settings := meta.get("baseline_settings_chosen_on_validation"):
+            print(settings.value + "\n")
         print(meta["mred"].value)
         print(f"\nRecList report: {meta['report_uri'].value}")
         check = instance.get_latest_asset_check_evaluation_record(AssetCheckKey(AssetKey("evaluation"), "promotion_gate"))

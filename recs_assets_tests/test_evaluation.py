@@ -41,7 +41,9 @@ def test_every_list_is_scored_on_the_same_buyers_and_the_gate_names_the_stronges
     assert value.gate.lift == pytest.approx(served / baselines[strongest])
     gate = _gate(evaluated)
     assert f"strongest baseline {strongest}" in gate.metadata["reasons"].value
-    assert gate.passed == value.gate.passed == evaluated.success
+    assert gate.passed == value.gate.passed and evaluated.success  # a failed gate is a failed check, not a failed run
+    low, high = value.gate.lift_interval
+    assert low <= value.gate.lift <= high and "95 % CI" in metadata(evaluated, "evaluation")["lift_interval_95"]
     assert value.test_buyers >= value.modelled_buyers > 0  # every buyer, and the two-tower's own
 
 

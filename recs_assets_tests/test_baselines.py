@@ -92,3 +92,20 @@ def test_als_variants_differ_only_in_hiding_what_was_bought(name):
     bought = log.query("select distinct customer_id, article_id from purchases_with_ids where customer_id = 'c0'")
     overlap = set(lists["c0"]) & set(bought["article_id"])
     assert (not overlap) if name == "als_unseen" else overlap
+
+
+def test_the_als_source_proposes_only_unbought_articles_and_scores_any_pair():
+    from recs_assets.candidates.als import als_candidates, fit_als, pair_scores
+
+    log = make_log(_rows(1, 0, 28))
+    fit = fit_als(log, VALIDATION, factors=8, regularization=1.0, iterations=5)
+    found = als_candidates(fit, ["c0", "c1", "stranger"], 5, max_items=60)
+    bought = log.query("select distinct customer_id, article_id from purchases_with_ids")
+    assert set(found["customer_id"]) == {"c0", "c1"}  # the stranger is unknown to the fit
+    assert found.merge(bought, on=["customer_id", "article_id"]).empty
+    assert found.groupby("customer_id")["source_rank"].apply(list).tolist() == [[1, 2, 3, 4, 5]] * 2
+    sold = np.asarray(fit.matrix.sum(axis=0)).ravel()
+    assert set(found["article_id"]) <= set(fit.items[np.argsort(-sold, kind="stable")[:60]])
+    scores = pair_scores(fit, found["customer_id"].tolist() + ["stranger"], found["article_id"].tolist() + [1])
+    np.testing.assert_allclose(scores[:-1], found["source_score"], rtol=1e-5)
+    assert np.isnan(scores[-1])

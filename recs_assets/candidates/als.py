@@ -89,9 +89,10 @@ def als_recommend(log: PurchaseLog, fit: AlsFit, customers, k: int, hide_bought:
 
 
 def als_candidates(fit: AlsFit, customers, n: int, max_items: int | None = None) -> pd.DataFrame:
-    """The ALS source: each customer's ``n`` best-scored articles (bought ones included), rows of
-    ``generators.COLUMNS``; customers the fit does not know get none. ``max_items``: only among the
-    articles bought most often in the fit's data (bounds the cost at a large catalogue)."""
+    """The ALS source: each customer's ``n`` best-scored articles they have not bought (the history
+    source proposes those), rows of ``generators.COLUMNS``; customers the fit does not know get none.
+    ``max_items``: only among the articles bought most often in the fit's data (bounds the cost at a
+    large catalogue)."""
     from threadpoolctl import threadpool_limits
 
     from recs_assets.candidates.generators import COLUMNS
@@ -105,7 +106,7 @@ def als_candidates(fit: AlsFit, customers, n: int, max_items: int | None = None)
         sold = np.asarray(fit.matrix.sum(axis=0)).ravel()
         subset = np.sort(np.argsort(-sold, kind="stable")[:max_items])
     with threadpool_limits(1, "blas"):
-        found, scores = fit.model.recommend(rows, fit.matrix[rows], N=n, filter_already_liked_items=False,
+        found, scores = fit.model.recommend(rows, fit.matrix[rows], N=n, filter_already_liked_items=True,
                                             items=subset)
     found, scores = np.atleast_2d(found), np.atleast_2d(scores)
     ok = (found.reshape(-1) >= 0) & (scores.reshape(-1) > -1e30)

@@ -38,8 +38,9 @@ class CandidatesConfig(Config):
     history_n: int = Field(20, ge=1, description="Most bought past articles per customer.")
     copurchase_n: int = Field(20, ge=1, description="Co-purchase candidates per customer.")
     popularity_n: int = Field(12, ge=1, description="Best sellers overall and by age band.")
-    als_n: int = Field(30, ge=0, description="ALS top-N per customer (ALS fitted at every cut-off with the"
-                       " settings tuned_baselines chose on the validation week); 0 turns the source off.")
+    als_n: int = Field(30, ge=0, description="ALS top-N unbought articles per customer (ALS fitted at every"
+                       " cut-off with the settings tuned_baselines chose for als_unseen on the validation week);"
+                       " 0 turns the source off.")
     als_max_items: int | None = Field(20_000, ge=1, description="ALS candidates come from this many best-selling"
                                       " articles (its score feature covers every candidate).")
     als_max_users: int | None = Field(100_000, ge=1, description="Customers whose purchases ALS is fitted on at"
@@ -163,7 +164,7 @@ def candidate_generation(
     labels = window_labels(log, cuts, targets)
     sizes = SourceSizes(history=config.history_n, copurchase=config.copurchase_n, popularity=config.popularity_n)
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
-    als_settings = tuned_baselines.choices["als"].settings if config.als_n else {}
+    als_settings = tuned_baselines.choices["als_unseen"].settings if config.als_n else {}
     als_source = _als(log, targets, als_settings, config, context)
     key = candidates_key(log.fingerprint(), pool_settings(config) + json.dumps(als_settings, sort_keys=True),
                          best_model.model)

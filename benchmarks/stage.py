@@ -35,7 +35,7 @@ def load(scale: float, db: str) -> dict:
 
 
 def dbt(db: str) -> dict:
-    from recs_assets.environment import DBT_PROJECT_DIR, dbt_executable
+    from recs_assets.settings import DBT_PROJECT_DIR, dbt_executable
 
     exe = dbt_executable()
     cmd = [str(exe), "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
 
-    from recs_assets.environment import DBT_PROJECT_DIR, dbt_executable
+    from recs_assets.settings import DBT_PROJECT_DIR, dbt_executable
     from recs_assets.features.workflow import fit_workflow, read_transformed, transform_split
     from recs_assets.ingest.load import load_raw
     from recs_assets.ingest.sources import RawSource

@@ -26,7 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def build_features(scale: float, root: Path):
     """Raw load + dbt marts + workflow fit/transform at ``scale``; return (train, validation) datasets."""
-    from recs_assets.environment import DBT_PROJECT_DIR, dbt_executable
+    from recs_assets.settings import DBT_PROJECT_DIR, dbt_executable
     from recs_assets.features.workflow import fit_workflow, read_transformed, transform_split
     from recs_assets.ingest.load import load_raw
     from recs_assets.ingest.sources import RawSource

@@ -11,44 +11,10 @@ Asset code never asks where it runs; it only sees the resources built here.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
-from typing import Literal
 
-Environment = Literal["local", "prod"]
-ENVIRONMENTS: tuple[Environment, ...] = ("local", "prod")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-
-
-def current_environment() -> Environment:
-    env = os.environ.get("RECS_ENV", "local")
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"RECS_ENV={env!r} is not one of {ENVIRONMENTS}")
-    return env  # type: ignore[return-value]
-
-
-def data_dir() -> Path:
-    """Where local data lives (warehouse, model store, cache, runs): ``RECS_DATA_DIR``, by default
-    ./data/synthetic (``make run SOURCE=x`` uses ./data/x); defined once, in the online package."""
-    from recs_service.settings import data_dir as default
-
-    return default()
-
-
-def duckdb_path() -> Path:
-    return Path(os.environ.get("RECS_DUCKDB_PATH", data_dir() / "warehouse.duckdb")).resolve()
-
-
-def dbt_target(env: Environment | None = None) -> str:
-    return {"local": "duckdb", "prod": "snowflake"}[env or current_environment()]
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (works without the venv on PATH), else ``dbt``."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
+# The settings live on the ground floor (``settings``); imported from here too, as they always were.
+from recs_assets.settings import (DBT_PROJECT_DIR, ENVIRONMENTS, REPO_ROOT, Environment,  # noqa: E402,F401
+                                  current_environment, data_dir, dbt_executable, dbt_target, duckdb_path)
 
 
 def build_cache(env: Environment | None = None):
@@ -64,7 +30,7 @@ def build_cache(env: Environment | None = None):
 def build_landing_zone(env: Environment | None = None):
     """Where new transaction files land: ``RECS_LANDING_DIR`` (default data folder/landing) locally,
     ``s3://$RECS_S3_BUCKET/$RECS_LANDING_PREFIX`` (default ``landing/``) in production."""
-    from recs_assets.automation.landing_zone import LocalLandingZone, S3LandingZone
+    from recs_assets.ingest.landing_zone import LocalLandingZone, S3LandingZone
 
     if (env or current_environment()) == "local":
         return LocalLandingZone(root=os.environ.get("RECS_LANDING_DIR", str(data_dir() / "landing")))

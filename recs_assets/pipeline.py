@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from recs_assets.environment import REPO_ROOT, data_dir
+from recs_assets.settings import REPO_ROOT, data_dir
 
 LOCAL_INSTANCE = REPO_ROOT / "deploy" / "dagster.local.yaml"
 

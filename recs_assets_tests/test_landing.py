@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context
 
-from recs_assets.automation.landing_zone import LandedFile, LocalLandingZone, S3LandingZone
+from recs_assets.ingest.landing_zone import LandedFile, LocalLandingZone, S3LandingZone
 from recs_assets.automation.schedules import weekly_retraining
 from recs_assets.automation.sensors import landing_sensor, plan, read_cursor
 from recs_assets.ingest.append import append_transactions, read_transaction_file
@@ -136,7 +136,7 @@ def test_s3_fingerprints_are_content_hashes_and_reads_are_checked(moto_endpoint)
 
     import boto3
 
-    from recs_assets.automation.landing_zone import LandedFileChanged
+    from recs_assets.ingest.landing_zone import LandedFileChanged
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket="recs-hashes")

@@ -27,7 +27,7 @@ from dagster import (
     sensor,
 )
 
-from recs_assets.automation.landing_zone import LandedFile, LandingZone
+from recs_assets.ingest.landing_zone import LandedFile, LandingZone
 from recs_assets.ingest.landed_assets import LandedFileConfig, landed_files, landed_transactions
 
 CURSOR_LIMIT = 5000  # fingerprints remembered; loaded files leave the landing zone, so this is plenty

@@ -29,6 +29,7 @@ from recs_assets.core.bootstrap import paired_bootstrap
 from recs_assets.core.lists import as_arrays
 from recs_assets.core.metrics import K, average_precisions, bought_sets
 from recs_assets.evaluation.comparison import ACCURACY, MODELLED, accuracy, side_by_side, slice_chart, test_lists
+from recs_assets.evaluation.gate import decide
 from recs_assets.evaluation.gate import strongest as strongest_baseline
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
 from recs_assets.evaluation.suite import SLICE_FAMILIES, PurchaseRecList
@@ -119,7 +120,7 @@ def evaluation(
     per_user = {n: average_precisions(*as_arrays(lists[n].set_index("customer_id").loc[buyers].reset_index(), bought), k)
                 for n in ("served", strongest)}
     interval = paired_bootstrap(per_user["served"], per_user[strongest], config.bootstrap_resamples)
-    decision = promotion.decide(scalars["served"], baselines, results["served"]["mred"],
+    decision = decide(promotion, scalars["served"], baselines, results["served"]["mred"],
                                 inputs={"two_tower": scalars["two_tower"]},
                                 interval=(interval.ratio_low, interval.ratio_high))
     lift = scalars["served"][metric] / scalars[strongest][metric] \

@@ -87,3 +87,12 @@ def promotion_decision(
         line = f"MRED {family}: {value:.4f} (bound {bound:.4f})"
         (notes if value <= bound else failures).append(line)
     return GateDecision(passed=not failures, reasons=failures or notes, strongest_baseline=best)
+
+
+def decide(policy, served: dict[str, float], baselines: dict[str, dict[str, float]], mred: dict[str, float],
+           inputs: dict[str, dict[str, float]] | None = None,
+           interval: tuple[float, float] | None = None) -> GateDecision:
+    """``promotion_decision`` with the settings of ``policy`` (a ``resources.promotion_policy.PromotionPolicy``)."""
+    return promotion_decision(served, baselines, mred, policy.gate_metric, policy.min_relative_lift, policy.max_mred,
+                              inputs=inputs, interval=interval,
+                              require_interval_above_one=policy.require_interval_above_one)

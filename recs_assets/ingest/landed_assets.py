@@ -14,7 +14,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from recs_assets.automation.landing_zone import LandedFile, LandedFileChanged, LandingZone
+from recs_assets.ingest.landing_zone import LandedFile, LandedFileChanged, LandingZone
 from recs_assets.ingest.append import append_transactions, read_transaction_file
 from recs_assets.ingest.schema import LANDED_TRANSACTIONS, LANDING_SCHEMA
 from recs_assets.ingest.validation import RawDataError

@@ -3,14 +3,13 @@ served when it does not.
 
 A resource, not run config, so that the runs automation launches (which carry no run config) follow
 the deployment's policy too; ``environment.build_resources`` builds it, ``RECS_GATE_MIN_LIFT``
-overrides the margin."""
+overrides the margin. ``evaluation.gate.decide`` applies it."""
 
 from __future__ import annotations
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from recs_assets.evaluation.gate import GateDecision, promotion_decision
 
 
 class PromotionPolicy(ConfigurableResource):
@@ -32,10 +31,3 @@ class PromotionPolicy(ConfigurableResource):
     prefer_fresh_baseline: bool = Field(
         False, description="When the ranker fails the gate: publish the strongest baseline's fresh list even"
         " if an earlier approved ranker's version is live (default: the live version stays).")
-
-    def decide(self, served: dict[str, float], baselines: dict[str, dict[str, float]],
-               mred: dict[str, float], inputs: dict[str, dict[str, float]] | None = None,
-               interval: tuple[float, float] | None = None) -> GateDecision:
-        return promotion_decision(served, baselines, mred, self.gate_metric, self.min_relative_lift, self.max_mred,
-                                  inputs=inputs, interval=interval,
-                                  require_interval_above_one=self.require_interval_above_one)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 
-from recs_assets.environment import DBT_PROJECT_DIR, current_environment, dbt_executable, dbt_target
+from recs_assets.settings import DBT_PROJECT_DIR, current_environment, dbt_executable, dbt_target
 
 PARSE = "dbt parse --project-dir dbt_project --profiles-dir dbt_project"
 

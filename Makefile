@@ -12,7 +12,7 @@ export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
 install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen
+	$(UV) sync --frozen --quiet
 
 DBT_SOURCES := $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' -not -path '*/logs/*')
 
@@ -33,6 +33,7 @@ dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on htt
 	$(UV) run dagster dev -w workspace.yaml
 
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
+	@$(UV) run python -m recs_service.ready
 	$(UV) run uvicorn --factory recs_service.api:app_from_environment --host 127.0.0.1 --port 8000
 
 bench: manifest  ## benchmarks: raw data + marts, training, serving, then the multi-stage quality run

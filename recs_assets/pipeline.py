@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,41 @@ def _launch(stage: Stage, number: int, config: Path | None, env: dict, logs: Pat
     return proc, log_path, time.perf_counter()
 
 
+def _batches(numbered: list[tuple[int, Stage]], parallel: int) -> list[list[tuple[int, Stage]]]:
+    """The stages as they run: consecutive two-tower partitions ``parallel`` at a time, the rest alone."""
+    out: list[list[tuple[int, Stage]]] = []
+    for item in numbered:
+        if out and parallel > 1 and item[1].partition and out[-1][0][1].partition and len(out[-1]) < parallel:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+class _StepReporter:
+    """Prints a line when a step of a stage's run starts or ends, read from the run's log as it grows."""
+
+    EVENT = re.compile(r" - ([\w.\[\]]+) - STEP_(START|SUCCESS|FAILURE) ")
+
+    def __init__(self, log_path: Path):
+        self.log_path, self.offset, self.started = log_path, 0, {}
+
+    def report(self) -> None:
+        with open(self.log_path) as log:
+            log.seek(self.offset)
+            text = log.read()
+        complete = text.rfind("\n") + 1  # a line still being written waits for the next look
+        self.offset += len(text[:complete].encode())
+        for step, event in self.EVENT.findall(text[:complete]):
+            if event == "START":
+                self.started[step] = time.perf_counter()
+                if len(self.started) == 1:
+                    print(flush=True)
+            else:
+                took = time.perf_counter() - self.started.get(step, time.perf_counter())
+                print(f"      {step}: {'done' if event == 'SUCCESS' else 'FAILED'} in {_clock(took)}", flush=True)
+
+
 def run(config: Path | None, parallel: int = 1, first: int | None = None, start_at: int = 1) -> list[dict]:
     """Runs every stage in order, up to ``parallel`` two-tower partitions at once (they share no database:
     each reads the transformed splits and writes its own model); returns [{stage, seconds, ok, log}].
@@ -78,20 +114,20 @@ def run(config: Path | None, parallel: int = 1, first: int | None = None, start_
     env = {**os.environ, "DAGSTER_HOME": str(home), "RECS_DATA_DIR": str(data_dir()),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     all_stages, done, started = stages()[:first], [], time.perf_counter()
-    queue = list(enumerate(all_stages, 1))[start_at - 1:]
-    while queue:
-        batch = [queue.pop(0)]
-        while parallel > 1 and batch[0][1].partition and queue and queue[0][1].partition and len(batch) < parallel:
-            batch.append(queue.pop(0))
+    batches = _batches(list(enumerate(all_stages, 1))[start_at - 1:], parallel)
+    for position, batch in enumerate(batches, 1):
         names = " | ".join(stage.name for _, stage in batch) if len(batch) == 1 else \
             f"two-tower partitions {', '.join(stage.partition for _, stage in batch)} in parallel"
-        print(f"[{batch[-1][0]}/{len(all_stages)}] {names} …", end="", flush=True)
+        print(f"[{position}/{len(batches)}] {names} …", end="", flush=True)
         running = [(stage, *_launch(stage, number, config, env, logs)) for number, stage in batch]
         ended: dict[int, float] = {}
+        steps = _StepReporter(running[0][2]) if len(running) == 1 else None
         while len(ended) < len(running):  # each process's own end, not when the one before it ended
             for i, (_, proc, _, _) in enumerate(running):
                 if i not in ended and proc.poll() is not None:
                     ended[i] = time.perf_counter()
+            if steps:
+                steps.report()
             time.sleep(0.2)
         for i, (stage, proc, log_path, start) in enumerate(running):
             code = proc.returncode

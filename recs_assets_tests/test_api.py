@@ -128,3 +128,17 @@ def test_the_online_path_imports_no_dagster(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PATH": "", "RECS_DATA_DIR": str(tmp_path)})
     assert out.stdout.strip() == "[]"
+
+
+def test_serve_says_what_to_run_when_nothing_is_published(tmp_path, monkeypatch):
+    from recs_service.caches import Recommendation, SQLiteCache
+    from recs_service.ready import message
+
+    monkeypatch.setenv("RECS_ENV", "local")
+    monkeypatch.setenv("RECS_DATA_DIR", str(tmp_path))
+    ready, text = message()
+    assert not ready and "run `make run` first" in text and str(tmp_path) in text
+    SQLiteCache(path=str(tmp_path / "recommendations.sqlite")).publish(
+        "v1", [Recommendation("u", [1], [1.0])], [1], "baseline:als:abc")
+    ready, text = message()
+    assert ready and "v1 (baseline als)" in text

@@ -30,3 +30,26 @@ def test_stages_materialize_every_asset_but_the_landed_file_once_upstream_first(
             assert parents - {"landed_transactions"} <= set().union(*seen, chosen), (stage.name, key)
         seen.append(chosen)
     assert set().union(*seen) == everything
+
+
+def test_stages_are_numbered_as_they_run():
+    from recs_assets.pipeline import _batches, stages
+
+    numbered = list(enumerate(stages(), 1))
+    assert [[n for n, _ in b] for b in _batches(numbered, parallel=2)] == [[1], [2, 3], [4]]
+    assert len(_batches(numbered, parallel=1)) == len(numbered)
+
+
+def test_each_step_of_a_running_stage_gets_a_line(tmp_path, capsys):
+    from recs_assets.pipeline import _StepReporter
+
+    log = tmp_path / "stage.log"
+    prefix = "2026-01-01 00:00:00 +0000 - dagster - DEBUG - __ASSET_JOB - run - 42 - "
+    log.write_text(prefix + "ranker - STEP_START - Started execution of step \"ranker\".\n" + prefix + "ranker - STEP_SUC")
+    steps = _StepReporter(log)
+    steps.report()
+    assert "ranker" not in capsys.readouterr().out  # started, not ended; the half-written line waits
+    with open(log, "a") as out:
+        out.write("CESS - Finished execution of step \"ranker\".\n")
+    steps.report()
+    assert "ranker: done in" in capsys.readouterr().out

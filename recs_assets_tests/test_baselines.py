@@ -46,10 +46,10 @@ def test_tuning_never_reads_the_test_week():
     assert any(first.choices[n].validation_map != other_validation.choices[n].validation_map for n in FAMILIES_UNDER_TEST)
 
 
-def test_the_chosen_settings_are_the_best_validation_score():
+def test_the_chosen_settings_are_within_the_tolerance_of_the_best_validation_score():
     tuned = _tuned(test_week_seed=3)
     for choice in tuned.choices.values():
-        assert choice.validation_map == max(t["validation_map"] for t in choice.tried)
+        assert choice.validation_map >= 0.995 * max(t["validation_map"] for t in choice.tried)
         assert choice.settings in [t["settings"] for t in choice.tried]
 
 
@@ -109,3 +109,14 @@ def test_the_als_source_proposes_only_unbought_articles_and_scores_any_pair():
     scores = pair_scores(fit, found["customer_id"].tolist() + ["stranger"], found["article_id"].tolist() + [1])
     np.testing.assert_allclose(scores[:-1], found["source_score"], rtol=1e-5)
     assert np.isnan(scores[-1])
+
+
+def test_the_cheapest_of_the_near_best_settings_is_chosen():
+    from recs_assets.baselines.tuning import choose
+
+    runs = [{"settings": "slow", "validation_map": 0.300, "seconds": 30.0},
+            {"settings": "fast", "validation_map": 0.299, "seconds": 10.0},
+            {"settings": "worse", "validation_map": 0.250, "seconds": 1.0},
+            {"settings": "broken", "validation_map": float("nan"), "seconds": 0.1}]
+    assert choose(runs)["settings"] == "fast"  # 0.3 % below the best: noise, three times cheaper
+    assert choose(runs, tolerance=0.0)["settings"] == "slow"

@@ -43,9 +43,9 @@ class CandidatesConfig(Config):
                        " 0 turns the source off.")
     als_max_items: int | None = Field(20_000, ge=1, description="ALS candidates come from this many best-selling"
                                       " articles (its score feature covers every candidate).")
-    als_max_users: int | None = Field(100_000, ge=1, description="Customers whose purchases ALS is fitted on at"
-                                      " a cut-off whose targets are fewer (the targets and a hash sample of the"
-                                      " rest); a window with more targets, such as serve, fits on everyone.")
+    als_max_users: int | None = Field(100_000, ge=1, description="ALS at a cut-off is fitted on the purchases of"
+                                      " the window's customers and a hash sample of the others, max(this, twice"
+                                      " the window's customers) in all; None: everyone.")
     fit_weeks: int = Field(5, ge=0, description="Weekly label windows before the validation week to fit the"
                            " ranker on (chosen on the validation holdout: 5 beat 3 on Complete Journey).")
     max_fit_customers: int | None = Field(
@@ -115,10 +115,11 @@ def _als(log: PurchaseLog, targets: dict[str, pd.Series], settings: dict, config
     def fit(name: str, cut):
         if name not in fitted:
             start = time.perf_counter()
-            everyone = config.als_max_users is None or len(targets[name]) > config.als_max_users
+            # the window's customers and as many others again, at least als_max_users in all; serve (every
+            # customer) fits on everyone
+            users = None if config.als_max_users is None else max(config.als_max_users, 2 * len(targets[name]))
             fitted.clear()  # one cut-off at a time: windows come in order
-            fitted[name] = fit_als(log, cut, **settings, max_users=None if everyone else config.als_max_users,
-                                   keep=() if everyone else targets[name])
+            fitted[name] = fit_als(log, cut, **settings, max_users=users, keep=targets[name])
             context.log.info(f"ALS at {name}: {len(fitted[name].users):,} customers in {time.perf_counter() - start:.1f}s")
         return fitted[name]
 

@@ -145,3 +145,15 @@ def test_reclist_keeps_its_table_in_the_report_not_on_stdout(tmp_path, capsys):
     table = (suite.report_dir / "results" / "table.txt").read_text()
     assert "map_at_k" in table and "mred" in table
     assert suite.results()["hit_rate_at_k"] == 1.0  # a's list holds 1, b's holds 3
+
+
+def test_map_interval_pairs_the_same_buyers_and_matches_the_reported_map():
+    from recs_assets.evaluation.comparison import accuracy, map_interval
+
+    truth = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "article_id": [1, 2, 3, 4]})
+    good = pd.DataFrame({"customer_id": ["c", "b", "a", "z"], "items": [[4, 9], [9, 3], [1, 2], [1, 1]]})
+    poor = pd.DataFrame({"customer_id": ["a", "b", "c"], "items": [[9, 1], [9, 8], [4, 9]]})
+    interval = map_interval(good, poor, truth, k=2, resamples=200)
+    assert interval.n_users == 3  # the buyers of the week only, whatever else the lists hold
+    assert interval.ratio == pytest.approx(accuracy(good, truth, 2)["map_at_k"] / accuracy(poor, truth, 2)["map_at_k"])
+    assert interval.ratio_low <= interval.ratio <= interval.ratio_high

@@ -25,10 +25,9 @@ from recs_assets.artifacts import CandidatesRef, EvaluationRef, Gate, RankerRef,
 from recs_assets.baselines.tuning import TunedBaselines
 from recs_assets.candidates.assets import read_item_embeddings
 from recs_assets.candidates.purchase_log import PurchaseLog
-from recs_assets.core.bootstrap import paired_bootstrap
-from recs_assets.core.lists import as_arrays
-from recs_assets.core.metrics import K, average_precisions, bought_sets
-from recs_assets.evaluation.comparison import ACCURACY, MODELLED, accuracy, side_by_side, slice_chart, test_lists
+from recs_assets.core.metrics import K
+from recs_assets.evaluation.comparison import (ACCURACY, MODELLED, accuracy, map_interval, side_by_side, slice_chart,
+                                               test_lists)
 from recs_assets.evaluation.gate import decide
 from recs_assets.evaluation.gate import strongest as strongest_baseline
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
@@ -116,16 +115,13 @@ def evaluation(
     scalars = {name: {m: r[m] for m in SCALARS} for name, r in results.items()}
     baselines = {b: scalars[b] for b in scalars if b not in MODELLED}
     strongest = strongest_baseline(baselines, metric)
-    bought = bought_sets(truth)
-    per_user = {n: average_precisions(*as_arrays(lists[n].set_index("customer_id").loc[buyers].reset_index(), bought), k)
-                for n in ("served", strongest)}
-    interval = paired_bootstrap(per_user["served"], per_user[strongest], config.bootstrap_resamples)
+    interval = map_interval(lists["served"], lists[strongest], truth, k, config.bootstrap_resamples)
     decision = decide(promotion, scalars["served"], baselines, results["served"]["mred"],
-                                inputs={"two_tower": scalars["two_tower"]},
-                                interval=(interval.ratio_low, interval.ratio_high))
+                      inputs={"two_tower": scalars["two_tower"]},
+                      interval=(interval.ratio_low, interval.ratio_high) if metric == "map_at_k" else None)
     lift = scalars["served"][metric] / scalars[strongest][metric] \
         if scalars[strongest][metric] else float("inf")
-    context.log.info(f"served / {strongest} (MAP@{k}): {interval.as_text()}")
+    context.log.info(f"served / {strongest}, MAP@{k}: {interval.as_text()}")
     mred_table = side_by_side({n: r["mred"] for n, r in results.items()}, list(SLICE_FAMILIES), k, strongest,
                               label="MRED by slice family")
     charts = "\n\n".join(_png(slice_chart({n: m[f] for n, m in miss.items()}, f), f"miss rate by {f}")
@@ -156,7 +152,7 @@ def evaluation(
             f"served_{metric}": float(scalars["served"][metric]),
             f"strongest_baseline_{metric}": float(scalars[strongest][metric]),
             "lift_over_strongest_baseline": float(lift),
-            "lift_interval_95": MetadataValue.md(interval.as_text()),
+            "lift_interval_95": MetadataValue.md(f"MAP@{k}: {interval.as_text()}"),
             "baseline_settings_chosen_on_validation": MetadataValue.md(baseline_table(tuned_baselines, scalars, metric, k)),
         },
     )

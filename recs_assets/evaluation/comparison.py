@@ -68,7 +68,7 @@ def map_interval(lists: pd.DataFrame, other: pd.DataFrame, truth: pd.DataFrame, 
     """Paired bootstrap over the buyers of ``truth`` of MAP@k of ``lists`` against ``other`` (both
     customer_id, items, one row per buyer at least): the ratio's and the difference's 95 % intervals."""
     bought = metrics.bought_sets(truth)
-    buyers = pd.Index(pd.unique(truth["customer_id"]))
+    buyers = pd.Index(pd.unique(truth["customer_id"]), name="customer_id")
     per_user = [metrics.average_precisions(*as_arrays(frame.set_index("customer_id").loc[buyers].reset_index(), bought), k)
                 for frame in (lists, other)]
     return paired_bootstrap(*per_user, n_resamples=resamples, seed=seed)

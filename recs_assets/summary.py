@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recs_assets.environment import build_resources, current_environment, data_dir
+from recs_assets.core.metrics import K
 
 TABLES = [
     ("raw", ["raw_customers", "raw_articles", "raw_transactions"]),
@@ -69,7 +70,7 @@ def _print_serving() -> None:
     if sample:
         print(f"e.g. customer {customer}: {sample['items'][:5]}…")
     print("\ntry it:\n  make serve\n"
-          f"  curl 'http://127.0.0.1:8000/recommendations/{customer}?k=12'\n  curl http://127.0.0.1:8000/health")
+          f"  curl 'http://127.0.0.1:8000/recommendations/{customer}?k={K}'\n  curl http://127.0.0.1:8000/health")
 
 
 def _latest_metadata(asset: str, key: str):
@@ -109,8 +110,8 @@ def _print_best_model() -> None:
         print("\ncandidate recall (share of the next week's purchases among the candidates):\n")
         print(meta["candidate_recall"].value)
     if meta := latest("ranker"):
-        print(f"\nranker: {meta['kind'].value} {meta['params'].value}, validation-holdout MAP@12"
-              f" {meta['holdout_map_at_12'].value:.4f} (its inputs' order: {meta['input_order_map_at_12'].value:.4f})")
+        print(f"\nranker: {meta['kind'].value} {meta['params'].value}, validation-holdout MAP@{K}"
+              f" {meta[f'holdout_map_at_{K}'].value:.4f} (its inputs' order: {meta[f'input_order_map_at_{K}'].value:.4f})")
     if meta := latest("evaluation"):
         print(f"\ntest week, every buyer ({meta['test_buyers'].value}; new customers included):\n")
         print(meta["metrics_every_test_buyer"].value)
@@ -118,7 +119,7 @@ def _print_best_model() -> None:
               " trained on:\n")
         print(meta["metrics_modelled_customers"].value)
         interval = meta.get("lift_interval_95")
-        print(f"\nranked list MAP@12 = {meta['lift_over_strongest_baseline'].value:.3f} × the strongest baseline"
+        print(f"\nranked list MAP@{K} = {meta['lift_over_strongest_baseline'].value:.3f} × the strongest baseline"
               f" ({meta['strongest_baseline'].value})" + (f": {interval.value}" if interval else "") + "\n")
         if settings := meta.get("baseline_settings_chosen_on_validation"):
             print(settings.value + "\n")

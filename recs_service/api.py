@@ -14,7 +14,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from recs_service.caches import CacheUnavailable, RecommendationCache
-from recs_service.service import MAX_K, BadRequest, recommend, served_list
+from recs_service.service import DEFAULT_K, MAX_K, BadRequest, recommend, served_list
 
 
 def create_app(cache: RecommendationCache) -> FastAPI:
@@ -40,11 +40,11 @@ def create_app(cache: RecommendationCache) -> FastAPI:
 
     if cache.local_reads:  # microseconds (SQLite on this disk): answered on the event loop, no thread hop
         @app.get("/recommendations/{user_id}")
-        async def recommendations(user_id: str, k: int = Query(12, ge=1, le=MAX_K)):
+        async def recommendations(user_id: str, k: int = Query(DEFAULT_K, ge=1, le=MAX_K)):
             return answer(user_id, k)
     else:  # a network round trip (DynamoDB): in the thread pool, so one slow read does not stall the rest
         @app.get("/recommendations/{user_id}")
-        def recommendations(user_id: str, k: int = Query(12, ge=1, le=MAX_K)):
+        def recommendations(user_id: str, k: int = Query(DEFAULT_K, ge=1, le=MAX_K)):
             return answer(user_id, k)
 
     return app

@@ -9,6 +9,7 @@ from recs_service.caches import RecommendationCache
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,128}")  # the whole id must match (fullmatch: no trailing newline)
 MAX_K = 100
+DEFAULT_K = 12  # the list length the pipeline scores, stores and serves (H&M's competition scored the top 12)
 
 
 BASELINE_PREFIX = "baseline:"  # the model version of a published baseline: baseline:<name>:<settings digest>

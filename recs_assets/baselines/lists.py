@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from recs_assets.candidates.als import ALS_SETTINGS, als_recommend, fit_als

@@ -19,6 +19,7 @@ from recs_assets.candidates.als import ALS_SETTINGS, als_recommend, fit_als
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.core import metrics
 from recs_assets.core.lists import as_arrays
+from recs_assets.core.metrics import K
 
 
 def validation_map(lists: pd.DataFrame, bought: dict, k: int) -> float:
@@ -36,7 +37,7 @@ def choose(runs: list[dict], tolerance: float = 0.005) -> dict:
     return min(close, key=lambda r: (r["seconds"], -r["validation_map"]))
 
 
-def tune(log: PurchaseLog, cutoff, label_days: int, k: int = 12, max_buyers: int | None = 20_000,
+def tune(log: PurchaseLog, cutoff, label_days: int, k: int = K, max_buyers: int | None = 20_000,
          max_als_users: int | None = 100_000, budget_seconds: float = 120.0, families=None,
          progress=None) -> TunedBaselines:
     """Choose every family's settings on the ``label_days`` from ``cutoff`` (the validation week)."""

@@ -231,22 +231,3 @@ def recall_table(recall: dict[str, dict[str, float]]) -> str:
                  f"{r['candidates_per_customer']:.1f}", f"{int(r['label_pairs']):,}"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def pool_parts(model_store: ModelStore, candidates: CandidatesRef, window: str) -> list[Path]:
-    """The files of one cut-off's candidates, one per chunk of customers."""
-    return sorted((model_store.local_path(candidates.key) / pool_folder(window)).glob("part-*.parquet"))
-
-
-def read_pool(model_store: ModelStore, candidates: CandidatesRef, window: str) -> pd.DataFrame:
-    """The union of candidates at one cut-off, every chunk."""
-    return pd.concat([pd.read_parquet(p) for p in pool_parts(model_store, candidates, window)], ignore_index=True)
-
-
-def read_item_embeddings(model_store: ModelStore, candidates: CandidatesRef) -> dict:
-    """Article id → the retrieval model's item embedding (empty when retrieval did not run)."""
-    path = model_store.local_path(candidates.key) / "item_embeddings.parquet"
-    if not path.exists():
-        return {}
-    frame = pd.read_parquet(path)
-    return {a: np.asarray(v, dtype=np.float32) for a, v in zip(frame["article_id"], frame["embedding"])}

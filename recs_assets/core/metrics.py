@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-K = 12  # the list length every stage scores and serves by default (H&M's competition scored the top 12)
+from recs_service.service import DEFAULT_K as K  # the list length every stage scores and serves
 
 
 def bought_sets(frame: pd.DataFrame, customer: str = "customer_id", item: str = "article_id") -> dict:

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from recs_assets.artifacts import CandidatesRef, EvaluationRef, Gate, RankerRef, evaluation_key, ranker_mismatch
 from recs_assets.baselines.tuning import TunedBaselines
-from recs_assets.candidates.assets import read_item_embeddings
+from recs_assets.candidates.stored import read_item_embeddings
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.core.metrics import K
 from recs_assets.evaluation.comparison import (ACCURACY, MODELLED, accuracy, map_interval, side_by_side, slice_chart,
@@ -32,7 +32,7 @@ from recs_assets.evaluation.gate import decide
 from recs_assets.evaluation.gate import strongest as strongest_baseline
 from recs_assets.evaluation.scoring import evaluation_data, test_week_truth
 from recs_assets.evaluation.suite import SLICE_FAMILIES, PurchaseRecList
-from recs_assets.ranking.assets import scored_parts
+from recs_assets.ranking.scoring import scored_parts
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.resources.warehouse import Warehouse

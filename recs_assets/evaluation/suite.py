@@ -19,6 +19,7 @@ from reclist.reclist import RecList, rec_test
 
 from recs_assets.core import metrics
 from recs_assets.evaluation import slices
+from recs_assets.core.metrics import K
 
 SLICE_FAMILIES = ("user_activity", "item_popularity", "age_band", "product_group")
 
@@ -32,7 +33,7 @@ class EvaluationData:
     catalogue_size: int  # items seen in training: the candidates
     item_popularity: dict  # article id → train purchases
     item_embeddings: dict = field(default_factory=dict)  # article id → model embedding
-    k: int = 12
+    k: int = K
     min_slice_pairs: int = 50  # slices smaller than this are charted but left out of MRED
 
     def lists_and_relevant(self) -> tuple[np.ndarray, list[set]]:

@@ -6,18 +6,18 @@ import json
 import tempfile
 import time
 
-import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from recs_assets.artifacts import CandidatesRef, RankerRef, ranker_key
-from recs_assets.candidates.assets import pool_parts, read_pool
+from recs_assets.candidates.stored import read_pool
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.candidates.generators import popular_before
 from recs_assets.ranking.features import candidate_features, with_labels
 from recs_assets.ranking.training import fit_ranker
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
+from recs_assets.core.metrics import K
 
 # A small search inside the asset rather than partitions: a LightGBM fit takes seconds to a minute
 # here, and every configuration reads the same feature frames, which partitions would rebuild each.
@@ -32,10 +32,9 @@ SEARCH = {
 class RankerConfig(Config):
     kinds: list[str] = Field(
         ["lightgbm"], description="Ranker kinds to fit (lightgbm, merlin); the best on the validation holdout is"
-        " kept. LightGBM by default: it won on all three data sets in the last measurement (holdout MAP@12,"
-        " LightGBM vs Merlin DLRM: Complete Journey .1490 vs .1421; synthetic chose LightGBM) in seconds,"
-        " where DLRM takes minutes; add merlin to compare.")
-    k: int = Field(12, ge=1, description="Cutoff of the holdout MAP that chooses.")
+        " kept. LightGBM by default: it fits in seconds where DLRM takes minutes, and chose better on the"
+        " data sets measured (docs/benchmarks.md); add merlin to compare.")
+    k: int = Field(K, ge=1, description="Cutoff of the holdout MAP that chooses.")
     holdout_share: float = Field(0.25, gt=0, lt=1, description="Share of validation-week customers held out.")
     search: bool = Field(True, description="Try every configuration of SEARCH; else the first of each kind.")
 
@@ -92,17 +91,3 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: Can
             "holdout_customers": report.holdout_customers, "seconds": round(seconds, 1), "uri": uri,
         },
     )
-
-
-def scored_parts(log: PurchaseLog, model_store: ModelStore, candidates: CandidatesRef, ranker: RankerRef, window: str):
-    """The window's candidates with features and the ranker's ``score``, one chunk of customers at a time
-    (``frame.attrs["scorer"]``: what scored it, e.g. the LightGBM model compiled to C)."""
-    from recs_assets.ranking.rankers import load_ranker
-
-    day = candidates.windows[window]
-    model = load_ranker(model_store.local_path(ranker.key))
-    for path in pool_parts(model_store, candidates, window):
-        frame = candidate_features(log, pd.read_parquet(path), day)
-        scored = frame.assign(score=model.score(frame))
-        scored.attrs["scorer"] = getattr(model, "engine", model.kind)
-        yield scored

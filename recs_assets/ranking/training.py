@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recs_assets.core.metrics import bought_sets, map_at_k
+from recs_assets.core.metrics import K, bought_sets, map_at_k
 from recs_assets.core.lists import as_arrays, top_lists
 from recs_assets.ranking.rankers import Ranker, make_ranker
 
@@ -93,7 +93,7 @@ def fit_ranker(
     fallback: list,
     kinds: list[str],
     search: dict[str, list[dict]],
-    k: int = 12,
+    k: int = K,
     holdout_share: float = 0.25,
 ) -> tuple[Ranker, FitReport]:
     """Fit every configuration of ``search[kind]`` for each kind; keep the best holdout MAP@k.

@@ -16,17 +16,18 @@ from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.baselines.lists import every_list
 from recs_assets.candidates.generators import popular_before
 from recs_assets.baselines.tuning import TunedBaselines
-from recs_assets.ranking.assets import scored_parts
+from recs_assets.ranking.scoring import scored_parts
 from recs_assets.core.lists import top_lists
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.resources.promotion_policy import PromotionPolicy
 from recs_assets.serving.cache import CacheUnavailable, Recommendation, RecommendationCache
-from recs_service.service import BASELINE_PREFIX
+from recs_service.service import BASELINE_PREFIX, MAX_K
+from recs_assets.core.metrics import K
 
 
 class RecommendationsConfig(Config):
-    k: int = Field(12, ge=1, le=100)
+    k: int = Field(K, ge=1, le=MAX_K)
     exclude_purchased: bool = Field(
         False, description="Drop articles the customer already bought (the ranker learns from the data whether"
                            " re-buying is likely; this forces it off).")

@@ -25,6 +25,7 @@ from recs_assets.resources.tracker import ExperimentTracker
 from recs_assets.training.grid import BY_KEY, GRID
 from recs_assets.training.report import ReportSpec, save_report
 from recs_assets.training.selection import comparison_table, select_best
+from recs_assets.core.metrics import K
 
 hyperparameter_partitions = StaticPartitionsDefinition([p.key for p in GRID])
 
@@ -47,7 +48,7 @@ def _comparison_report(tracker: ExperimentTracker, spec: ReportSpec) -> str:
 
 class TrainingConfig(Config):
     seed: int = Field(42, description="Seeds TensorFlow, NumPy and Python: same seed, same model.")
-    k: int = Field(12, ge=1, description="Cutoff of the validation metrics (H&M scores top 12).")
+    k: int = Field(K, ge=1, description="Cutoff of the validation metrics (H&M scores top 12).")
 
 
 @asset(
@@ -123,7 +124,7 @@ def trained_model(
 
 
 class BestModelConfig(Config):
-    metric: str = Field("recall_at_12", description="Validation metric to maximise.")
+    metric: str = Field(f"recall_at_{K}", description="Validation metric to maximise.")
 
 
 def latest_partition_results(instance, partitions: list[str]) -> dict[str, TrainedModel]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recs_assets.core.metrics import bought_sets, ndcg_at_k, recall_at_k
+from recs_assets.core.metrics import K, bought_sets, ndcg_at_k, recall_at_k
 from recs_assets.features.workflow import ITEM_ID, USER_ID
 from recs_assets.retrieval import Towers, rank
 from recs_assets.training.grid import Hyperparameters
@@ -115,7 +115,7 @@ def relevant_items(split_ds, user_ids: np.ndarray) -> list[set]:
     return [bought.get(u, set()) for u in user_ids]
 
 
-def evaluate(model, train_ds, eval_ds, k: int = 12) -> dict[str, float]:
+def evaluate(model, train_ds, eval_ds, k: int = K) -> dict[str, float]:
     """Recall@k and NDCG@k of every eval user against every item seen in training."""
     ranked = rank(Towers.of(model), train_ds, eval_ds, k)
     relevant = relevant_items(eval_ds, ranked.users)

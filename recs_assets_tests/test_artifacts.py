@@ -89,3 +89,23 @@ def test_a_ranker_scores_only_its_own_pool_and_is_served_only_once_approved():
     assert evaluation(True).approves(_ranker()) is None
     assert "has not passed the promotion gate" in evaluation(False).approves(_ranker())
     assert "last evaluation: rankers/y" in evaluation(True, "rankers/y").approves(_ranker())
+
+
+def test_values_pickled_by_the_code_before_tuned_baselines_still_load_and_decide():
+    """Asset values the previous code stored (no intervals, no baseline settings, no list name) keep working."""
+    import pickle
+    from pathlib import Path
+
+    from recs_assets.serving.assets import champion
+
+    saved = pickle.loads((Path(__file__).parent / "data" / "values_before_tuned_baselines.pkl").read_bytes())
+    evaluation, recs = saved["evaluation"], saved["recommendations"]
+    assert evaluation.approves(_ranker()) is None and evaluation.baseline_settings is None
+    assert all(np.isnan(evaluation.gate.lift_interval)) and evaluation.gate.lift == 1.2
+    assert recs.list_name == "ranker" and recs.why == ""
+    # what the earlier code published is an approved ranker's version: a failing ranker leaves it live
+    assert champion(False, recs.model_version, prefer_fresh_baseline=False) == "keep"
+    assert champion(False, recs.model_version, prefer_fresh_baseline=True) == "baseline"
+    assert champion(False, "baseline:als:abc", prefer_fresh_baseline=False) == "baseline"
+    assert champion(False, None, prefer_fresh_baseline=False) == "baseline"
+    assert champion(True, "baseline:als:abc", prefer_fresh_baseline=False) == "ranker"

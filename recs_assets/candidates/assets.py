@@ -31,9 +31,8 @@ SOURCE_OUTPUTS = {"history": "history_candidates", "copurchase": "copurchase_can
 
 
 class CandidatesConfig(Config):
-    # Per-source caps: the ranker's top 12 come from the best-ranked candidates of each source. Measured
-    # at scale 0.1 (test week, 9,995 buyers, the same ranker): 131 candidates per customer (40/40/30/30/100)
-    # and 49 (these defaults) both give MAP@12 .2499, while every later stage costs 2.7x less.
+    # Per-source caps: the ranker's top 12 come from the best-ranked candidates of each source, and every
+    # later stage costs in proportion to the pool (candidate recall per window and source is in the metadata).
     retrieval_n: int = Field(30, ge=1, description="Two-tower top-N per customer (retrieval source).")
     history_n: int = Field(20, ge=1, description="Most bought past articles per customer.")
     copurchase_n: int = Field(20, ge=1, description="Co-purchase candidates per customer.")

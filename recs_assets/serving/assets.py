@@ -175,9 +175,10 @@ def served_recommendations(
     context.log.info(f"published {report.rows} users to {cache.describe()} as {report.version}"
                      + (" (already current)" if report.already_current else ""))
     return Output(
-        {"version": report.version, "cache": cache.describe()},
+        {"version": report.version, "cache": cache.describe(), "list": recommendations.list_name},
         metadata={
             "cache": cache.describe(), "version": report.version, "rows": report.rows,
+            "list": recommendations.list_name, "why": recommendations.why,
             "already_current": report.already_current, "seconds": round(report.seconds, 2),
             "rows_per_second": round(report.rows / report.seconds, 1) if report.rows else 0.0,
             "removed_versions": MetadataValue.json(list(report.removed_versions)),

@@ -38,7 +38,7 @@ def create_app(cache: RecommendationCache) -> FastAPI:
         # serialised here: FastAPI's generic encoder of a returned dict cost more than the cache read
         return Response(json.dumps(recommend(cache, user_id, k).as_dict()), media_type="application/json")
 
-    if cache.local_reads:  # microseconds (SQLite on this disk): answered on the event loop, no thread hop
+    if cache.local_reads:  # a local SQLite read, cheaper than a thread hop: answered on the event loop
         @app.get("/recommendations/{user_id}")
         async def recommendations(user_id: str, k: int = Query(DEFAULT_K, ge=1, le=MAX_K)):
             return answer(user_id, k)

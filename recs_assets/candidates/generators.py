@@ -56,7 +56,7 @@ def _run(log: PurchaseLog, sql: str, cutoff, into: str | None):
 
 def history(log: PurchaseLog, cutoff, sizes: SourceSizes = SourceSizes(), into: str | None = None):
     """The customer's own past purchases, most often bought first, then most recent (on purchase data
-    frequency first is the stronger order: measured on Complete Journey and synthetic).
+    frequency first is the stronger order).
     Score: times bought / (1 + weeks since the last purchase)."""
     return _run(log, f"""
         with {_TARGET_CODES}, ui as (

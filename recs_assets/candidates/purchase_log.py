@@ -41,21 +41,20 @@ class PurchaseLog:
             if missing:
                 raise ValueError(f"{name} is missing column(s) {missing}")
         # DuckDB keeps what it allocated up to its memory limit (default 80 % of RAM): bound it, and let
-        # the large joins spill to disk instead (the end-to-end benchmark saw 7.4 GB at scale 0.1 without).
+        # the large joins spill to disk instead of holding memory the rest of the run needs.
         con = duckdb.connect(config=duckdb_memory_config())
         if threads:
             con.execute(f"set threads = {int(threads)}")
         p, a, c = purchases, articles, customers  # noqa: F841  (DuckDB reads them by name)
         # ``cix``: an integer code per customer (every customer of either table), in id order. Ids are
         # strings (64 hex characters at H&M); joins, groupings and window partitions on an integer are
-        # about twice as fast at 31.8M purchases, and results carry the code, not the string.
+        # much faster, and results carry the code, not the string.
         con.execute("create table customer_codes as select customer_id, (row_number() over (order by customer_id))"
                     "::integer as cix from (select customer_id from p union select customer_id from c)")
         # ``purchases`` holds the code, not the id string, stored in code order: a chunk of consecutive
-        # customers then reads a narrow range of it (DuckDB skips the rest of the table in its joins). At
-        # H&M's size the features query of a 50k-customer chunk took 3.2 s instead of 6.1, and this build
-        # 16 s instead of 15 (ordering the table with the id strings in it took 27 s more). ``purchases_with_ids``
-        # adds the ids.
+        # customers then reads a narrow range of it (DuckDB skips the rest of the table in its joins), which
+        # makes each chunk's features query much faster for a slightly longer build (ordering a table that
+        # holds the id strings costs far more). ``purchases_with_ids`` adds the ids.
         con.execute("create table purchases as select k.cix, p.article_id, cast(p.t_dat as date) as t_dat,"
                     " cast(p.price as double) as price, cast(p.quantity as integer) as quantity"
                     " from p join customer_codes k using (customer_id) order by k.cix")
@@ -69,7 +68,7 @@ class PurchaseLog:
     @classmethod
     def from_warehouse(cls, warehouse) -> "PurchaseLog":
         """Every deduplicated purchase (all customers, all days) with the article and customer columns,
-        handed over as Arrow (31.8M purchases at H&M's size: pandas objects would be several GB more)."""
+        handed over as Arrow (31.8M purchases at H&M's size: pandas objects would take far more memory)."""
         return cls.from_frames(
             warehouse.query_arrow(f"select {', '.join(PURCHASE_COLUMNS)} from marts.transactions_dedup"),
             warehouse.query_arrow(f"select {', '.join(ARTICLE_COLUMNS)} from staging.stg_articles"),

@@ -31,7 +31,7 @@ class BootstrapInterval:
     level: float
 
     def as_text(self) -> str:
-        """One line, e.g. ``1.137× (95 % CI 1.09–1.19); +0.0367 (95 % CI +0.0251 to +0.0480) over 969 users``."""
+        """One line, e.g. ``1.200× (95 % CI 1.10–1.30); +0.0400 (95 % CI +0.0200 to +0.0600) over 1000 users``."""
         ci = f"{self.level * 100:g} % CI"
         return (
             f"{self.ratio:.3f}× ({ci} {self.ratio_low:.2f}–{self.ratio_high:.2f}); "

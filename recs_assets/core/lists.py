@@ -1,8 +1,8 @@
 """From scored candidates to top-k lists (pure, vectorised over all customers: no Python per customer).
 
 Customers become sorted integer codes and every step is a numpy sort or mask: a serving chunk of
-millions of candidate rows is ranked in seconds (pandas' groupby with Python list aggregation took
-15 s for 2.5M rows)."""
+millions of candidate rows is ranked without the per-customer Python calls of pandas' groupby with
+list aggregation, which were many times slower."""
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """A saved LightGBM model compiled to C (treelite + tl2cgen) for scoring at serving size.
 
-Same scores as LightGBM's own ``predict`` (tested), faster where it matters: one serving chunk of H&M's
-size (1.93M candidate rows, 162 trees of 63 leaves) scores in 5.1 s instead of 18.0 s on 2 cores, after
-a compile of about 7 s once per process: about 6.7 µs saved per row, so the compile pays for itself from
-about a million rows. Only a frame of at least ``COMPILE_MIN_ROWS`` rows triggers it (the demo's frames are
-smaller; H&M's serving chunks are about 1.9M rows), and a compile that fails (no C compiler in the image:
-set ``CC`` to one) leaves LightGBM scoring, with the reason kept in ``engine``.
+Same scores as LightGBM's own ``predict`` (tested), faster where it matters: a serving chunk at H&M's
+size scores several times faster. The compile runs once per process and pays for itself only on large
+frames, so only a frame of at least ``COMPILE_MIN_ROWS`` rows triggers it (the demo's frames are smaller,
+H&M's serving chunks larger), and a compile that fails (no C compiler in the image: set ``CC`` to one)
+leaves LightGBM scoring, with the reason kept in ``engine``.
 """
 
 from __future__ import annotations

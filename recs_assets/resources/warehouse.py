@@ -174,7 +174,7 @@ class DuckDBWarehouse(Warehouse):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             return duckdb.connect(self.path)
         # Reads run beside the pipeline's other work: DuckDB's default limit (80 % of RAM) let one query
-        # over H&M's 31.8M purchases reach 16 GB; bounded, large operators spill to the temp folder.
+        # over H&M's purchases take most of the machine; bounded, large operators spill to the temp folder.
         return duckdb.connect(self.path, read_only=True, config=duckdb_memory_config())
 
     @contextmanager

@@ -76,7 +76,7 @@ def load_towers(model_dir: str | Path) -> Towers:
 
 def _encode(encoder, frame: pd.DataFrame, schema, id_column: str, tag) -> tuple[np.ndarray, np.ndarray]:
     """Each row of ``frame`` through ``encoder``, in order, in batches. (Merlin's ``Encoder.encode`` saves
-    the model to disk and loads it back on every call: 20+ s each, paid per chunk of customers.)"""
+    the model to disk and loads it back on every call: slow, and paid per chunk of customers.)"""
     import merlin.io
     from merlin.models.tf import Loader
 

@@ -24,9 +24,9 @@ class Hyperparameters:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
 
 
-# Batch 1024 only: in-batch negatives cost B² per batch, so batch 4096 did half the examples/s of 1024 on
-# 2 cores (4.0k vs 8.2k) and scored lower after an epoch (recall@12 .497 vs .543, scale 0.01); its 64 MB
-# logits matrices also make it the step most slowed by a busy machine (README "Training").
+# Batch 1024 only: in-batch negatives cost B² per batch, and on CPU batch 4096 bought neither speed nor
+# recall (docs/benchmarks.md, "Two-tower training"); its 4096² logits matrices also make it the step
+# most slowed by a busy machine.
 GRID: list[Hyperparameters] = [
     Hyperparameters(learning_rate=0.005, batch_size=1024, epochs=3),
     Hyperparameters(learning_rate=0.01, batch_size=1024, epochs=2, embedding_dim=32),

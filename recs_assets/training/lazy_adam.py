@@ -2,10 +2,10 @@
 
 Keras' legacy Adam applies a sparse gradient (an embedding lookup's) by decaying the *whole* first and
 second moments and stepping the *whole* table: every batch rewrites every row of every embedding
-table, so a step's cost grows with the vocabularies (H&M's 190k customers in the training window).
+table, so a step's cost grows with the vocabularies (every customer of the training window, not just the batch's).
 Here the moments and weights of the rows in the batch are updated as Adam would, and the other rows
 are left as they are: TensorFlow Addons' ``LazyAdam`` (its last release, 0.23.0, resolves beside this lock,
-but Addons reached end of life in 2024; this subclass is a few lines, tested against Adam).
+but Addons has reached end of life; this subclass is a few lines, tested against Adam).
 Dense variables (the towers' MLPs) get Adam's update unchanged. When every row is in every batch, the
 result equals Adam's (tested).
 """

@@ -1,6 +1,6 @@
 """Merlin ``TwoTowerModelV2`` on transformed splits: train, embed, evaluate, save, reload.
 
-Recipe that learns on CPU (see shared Merlin notes): Adam (legacy optimizer; by default with lazy updates
+Recipe that learns on CPU: Adam (legacy optimizer; by default with lazy updates
 of the embedding rows, ``lazy_adam``), in-batch negatives with
 a logQ popularity correction in training, towers ``InputBlockV2 → MLP(hidden…, embedding_dim)``.
 Evaluation is honest: every validation user is scored against every item seen in training

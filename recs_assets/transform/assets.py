@@ -27,10 +27,9 @@ class MartsTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
 
-# Measured (benchmarks/results/train_window.json, README "Training window"): a longer history keeps helping
-# the two-tower, but its cost is linear in rows on 2 cores (~8k examples/s); the window is a budget of
-# purchases, not of weeks, so that it means the same cost at every scale: all history up to scale ~0.03,
-# the last 2 weeks (670k purchases) at H&M's size.
+# A longer history keeps helping the two-tower, but its cost grows with the rows (docs/benchmarks.md, "How
+# much history the two-tower learns from"); the window is a budget of purchases, not of weeks, so that it
+# means the same cost at every scale: all history at small scales, the last few weeks at H&M's size.
 TRAIN_MAX_ROWS = 1_000_000
 
 

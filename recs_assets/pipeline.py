@@ -77,26 +77,30 @@ def _batches(numbered: list[tuple[int, Stage]], parallel: int) -> list[list[tupl
 
 
 class _StepReporter:
-    """Prints a line when a step of a stage's run starts or ends, read from the run's log as it grows."""
+    """Prints a line when a step of a stage's run ends, read from the run's log as it grows; the step's
+    time comes from the log's own timestamps (the log may reach the file in bursts)."""
 
-    EVENT = re.compile(r" - ([\w.\[\]]+) - STEP_(START|SUCCESS|FAILURE) ")
+    EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) .* - ([\w.\[\]]+) - STEP_(START|SUCCESS|FAILURE) ", re.M)
 
     def __init__(self, log_path: Path):
         self.log_path, self.offset, self.started = log_path, 0, {}
 
     def report(self) -> None:
+        from datetime import datetime
+
         with open(self.log_path) as log:
             log.seek(self.offset)
             text = log.read()
         complete = text.rfind("\n") + 1  # a line still being written waits for the next look
         self.offset += len(text[:complete].encode())
-        for step, event in self.EVENT.findall(text[:complete]):
+        for stamp, step, event in self.EVENT.findall(text[:complete]):
+            when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
             if event == "START":
-                self.started[step] = time.perf_counter()
-                if len(self.started) == 1:
+                if not self.started:
                     print(flush=True)
+                self.started[step] = when
             else:
-                took = time.perf_counter() - self.started.get(step, time.perf_counter())
+                took = (when - self.started.get(step, when)).total_seconds()
                 print(f"      {step}: {'done' if event == 'SUCCESS' else 'FAILED'} in {_clock(took)}", flush=True)
 
 

@@ -13,7 +13,8 @@ from recs_assets.core import metrics
 from recs_assets.core.bootstrap import BootstrapInterval, paired_bootstrap
 from recs_assets.baselines.lists import every_list
 from recs_assets.candidates.generators import popular_before
-from recs_assets.core.lists import as_arrays, top_lists
+from recs_assets.core.lists import as_arrays
+from recs_assets.ranking.scoring import ranked_lists
 
 MODELLED = ("served", "two_tower")  # the ranked list and its retrieval input; every other list is a baseline
 ACCURACY = ["map_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k", "mrr_at_k"]
@@ -32,26 +33,18 @@ def test_lists(log: PurchaseLog, scored_parts, customers, cutoff, k: int, baseli
     the test cut-off's candidates with the ranker's ``score`` (and the retrieval source's rank), one
     frame per chunk of customers. ``progress(message)`` hears of each step (e.g. a run log)."""
     progress = progress or (lambda message: None)
-    fallback = popular_before(log, cutoff, k)
-    customers = pd.Series(pd.unique(pd.Series(customers)), dtype=object)
-    served, two_tower, covered = [], [], set()
-    for part, scored in enumerate(scored_parts, 1):
-        progress(f"test lists: scored part {part}, {scored['customer_id'].nunique():,} customers")
-        mine = pd.Series(scored["customer_id"].unique(), dtype=object)
-        mine = mine[mine.isin(customers)]
-        covered.update(mine)
-        retrieved = scored[scored["retrieval_rank"].notna()]
-        served.append(top_lists(scored, scored["score"], k, mine, fallback))
-        two_tower.append(top_lists(retrieved, -retrieved["retrieval_rank"].to_numpy(dtype=float), k, mine, fallback))
-    rest = customers[~customers.isin(covered)]
-    nothing = pd.DataFrame(columns=["customer_id", "article_id"])
-    served.append(top_lists(nothing, [], k, rest, fallback))
-    two_tower.append(top_lists(nothing, [], k, rest, fallback))
-    def whole(parts: list[pd.DataFrame]) -> pd.DataFrame:
-        return pd.concat(parts, ignore_index=True).sort_values("customer_id", kind="stable").reset_index(drop=True)
-
+    orders = {"served": lambda scored, mine: (scored, scored["score"], None),
+              "two_tower": lambda scored, mine: _retrieved(scored)}
+    found = ranked_lists(scored_parts, customers, k, popular_before(log, cutoff, k), orders,
+                         progress=lambda part, n: progress(f"test lists: scored part {part}, {n:,} customers"))
     tuned = every_list(log, baselines, customers, cutoff, k, progress=lambda m: progress(f"test lists: {m}"))
-    return {"served": whole(served), "two_tower": whole(two_tower), **tuned}
+    return {**found, **tuned}
+
+
+def _retrieved(scored: pd.DataFrame):
+    """The two-tower's own order: its retrieval rank, over the candidates it proposed."""
+    retrieved = scored[scored["retrieval_rank"].notna()]
+    return retrieved, -retrieved["retrieval_rank"].to_numpy(dtype=float), None
 
 
 def accuracy(lists: pd.DataFrame, truth: pd.DataFrame, k: int, customers=None) -> dict[str, float]:

@@ -16,8 +16,7 @@ from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.baselines.lists import every_list
 from recs_assets.candidates.generators import popular_before
 from recs_assets.baselines.tuning import TunedBaselines
-from recs_assets.ranking.scoring import scored_parts
-from recs_assets.core.lists import top_lists
+from recs_assets.ranking.scoring import ranked_lists, scored_parts
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.resources.promotion_policy import PromotionPolicy
@@ -140,26 +139,27 @@ def _live_model_version(cache: RecommendationCache) -> str | None:
 def _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start):
     """The ranker's top-k for ``customers`` (the fallback for those without candidates), and what scored it."""
     serve_day = candidates.windows["serve"]
-    top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
-    lists, covered, scorer = [], set(), "none (no candidates)"
-    total = candidates.parts.get("serve", 0)
-    for part, scored in enumerate(scored_parts(log, model_store, candidates, ranker, "serve"), 1):
-        mine = pd.Series(scored["customer_id"].unique(), dtype=object)
-        covered.update(mine)
-        scorer = scored.attrs.get("scorer", scorer)
-        bought = None
-        if config.exclude_purchased:
-            scored = scored[scored["ui_count"] == 0]
-            log.register("chunk", pd.DataFrame({"customer_id": mine}))
-            bought = log.query("select distinct customer_id, article_id from purchases_with_ids"
-                               " join chunk using (customer_id)")
-        lists.append(top_lists(scored, scored["score"], config.k, mine, top_up, exclude=bought))
+    total, scorer = candidates.parts.get("serve", 0), {"name": "none (no candidates)"}
+
+    def order(scored: pd.DataFrame, mine: pd.Series):
+        scorer["name"] = scored.attrs.get("scorer", scorer["name"])
+        if not config.exclude_purchased:
+            return scored, scored["score"], None
+        log.register("chunk", pd.DataFrame({"customer_id": mine}))
+        bought = log.query("select distinct customer_id, article_id from purchases_with_ids"
+                           " join chunk using (customer_id)")
+        fresh = scored[scored["ui_count"] == 0]
+        return fresh, fresh["score"], bought
+
+    def progress(part: int, n: int) -> None:
         elapsed = time.perf_counter() - start
-        context.log.info(f"ranked part {part}/{total}: {len(mine):,} customers; {elapsed:.0f}s so far, about"
+        context.log.info(f"ranked part {part}/{total}: {n:,} customers; {elapsed:.0f}s so far, about"
                          f" {elapsed / part * max(total - part, 0) / 60:.1f} min left")
-    rest = customers[~customers.isin(covered)]  # every customer with a purchase gets a list
-    lists.append(top_lists(pd.DataFrame(columns=["customer_id", "article_id"]), [], config.k, rest, fallback))
-    return pd.concat(lists, ignore_index=True), scorer
+
+    top_up = popular_before(log, serve_day, 3 * config.k) if config.exclude_purchased else fallback
+    lists = ranked_lists(scored_parts(log, model_store, candidates, ranker, "serve"), customers, config.k, fallback,
+                         {"ranker": order}, top_up=top_up, progress=progress)
+    return lists["ranker"], scorer["name"]
 
 
 @asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"})

@@ -50,21 +50,16 @@ def main() -> None:
 
 def _print_serving() -> None:
     from recs_assets.environment import build_cache
-    from recs_assets.serving.cache import CacheUnavailable
-    from recs_service.service import served_list
+    from recs_service.service import live, served_list
 
     cache = build_cache()
-    try:
-        version = cache.current_version()
-        live = cache.fallback()["model_version"] if version else None
-    except CacheUnavailable:
-        version = None
+    version, model_version = live(cache)
     if not version:
         print("\nnothing published to the recommendation cache yet")
         return
     customer = _any_customer()
     sample = cache.get(customer)
-    print(f"\nlive: {served_list(live)} (version {version}, {cache.describe()})")
+    print(f"\nlive: {served_list(model_version)} (version {version}, {cache.describe()})")
     if why := _latest_metadata("recommendations", "why"):
         print(f"why: {why}")
     if sample:

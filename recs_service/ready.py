@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import sys
 
-from recs_service.caches import CacheUnavailable
-from recs_service.service import served_list
+from recs_service.service import live, served_list
 from recs_service.settings import cache_from_environment, data_dir
 
 
 def message() -> tuple[bool, str]:
     """(ready, what to tell the person starting the API)."""
     cache = cache_from_environment()
-    try:
-        version = cache.current_version()
-        live = cache.fallback()["model_version"] if version else None
-    except CacheUnavailable:
-        version = None
+    version, model_version = live(cache)
     if not version:
         return False, (f"nothing is published in {data_dir()} yet: run `make run` first (or `make run SOURCE=<name>`"
                        " and `make serve SOURCE=<name>` for another data set)")
-    return True, f"serving version {version} ({served_list(live)}) from {cache.describe()}"
+    return True, f"serving version {version} ({served_list(model_version)}) from {cache.describe()}"
 
 
 def main() -> None:

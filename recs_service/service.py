@@ -22,6 +22,17 @@ def served_list(model_version: str | None) -> str:
     return "ranker" if model_version else "none"
 
 
+def live(cache: RecommendationCache) -> tuple[str | None, str | None]:
+    """(the live version, its model version), or (None, None) when nothing is published or the cache cannot say."""
+    from recs_service.caches import CacheUnavailable
+
+    try:
+        version = cache.current_version()
+        return (version, cache.fallback()["model_version"]) if version else (None, None)
+    except CacheUnavailable:
+        return None, None
+
+
 class BadRequest(ValueError):
     """The request is malformed; the message says how."""
 

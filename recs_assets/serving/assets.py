@@ -20,8 +20,9 @@ from recs_assets.ranking.scoring import ranked_lists, scored_parts
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.resources.promotion_policy import PromotionPolicy
-from recs_assets.serving.cache import CacheUnavailable, Recommendation, RecommendationCache
+from recs_assets.serving.cache import Recommendation, RecommendationCache
 from recs_service.service import BASELINE_PREFIX, MAX_K
+from recs_service.service import live as live_version
 from recs_assets.core.metrics import K
 
 
@@ -56,7 +57,7 @@ def recommendations(
     when it is not (nothing live, or a baseline), the strongest baseline's list is built and published."""
     start = time.perf_counter()
     refusal = evaluation.approves(ranker)
-    live = _live_model_version(cache)
+    live = live_version(cache)[1]  # the live list's model version
     passed = refusal is None or (not promotion.enforce and evaluation.ranker_key == ranker.key)
     choice = champion(passed, live, promotion.prefer_fresh_baseline)
     if choice == "keep":
@@ -127,13 +128,6 @@ def baseline_version(name: str, settings: dict, purchases: str) -> str:
     """The model version a baseline's lists are published under (recs_service reads the name back)."""
     digest = hashlib.sha1(json.dumps([settings, purchases], sort_keys=True).encode()).hexdigest()[:12]
     return f"{BASELINE_PREFIX}{name}:{digest}"
-
-
-def _live_model_version(cache: RecommendationCache) -> str | None:
-    try:
-        return cache.fallback()["model_version"] if cache.current_version() else None
-    except CacheUnavailable:
-        return None
 
 
 def _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start):

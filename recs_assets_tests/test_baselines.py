@@ -120,3 +120,14 @@ def test_the_cheapest_of_the_near_best_settings_is_chosen():
             {"settings": "broken", "validation_map": float("nan"), "seconds": 0.1}]
     assert choose(runs)["settings"] == "fast"  # 0.3 % below the best: noise, three times cheaper
     assert choose(runs, tolerance=0.0)["settings"] == "slow"
+
+
+def test_als_lists_come_from_the_best_sellers_of_the_fit():
+    from recs_assets.candidates.als import als_recommend, best_selling, fit_als
+
+    log = make_log(_rows(1, 0, 28))
+    fit = fit_als(log, VALIDATION, factors=8, regularization=1.0, iterations=5)
+    allowed = set(fit.items[best_selling(fit, 8)])
+    lists = als_recommend(log, fit, ["c0", "c5"], 6, hide_bought=False, max_items=8)
+    scored = [i for items, scores in zip(lists["items"], lists["scores"]) for i, s in zip(items, scores) if s > -1]
+    assert scored and set(scored) <= allowed and best_selling(fit, 10_000) is None

@@ -98,7 +98,7 @@ def test_values_pickled_by_the_code_before_tuned_baselines_still_load_and_decide
 
     from recs_assets.serving.assets import champion
 
-    saved = pickle.loads((Path(__file__).parent / "data" / "values_before_tuned_baselines.pkl").read_bytes())
+    saved = pickle.loads((Path(__file__).parent / "fixtures" / "values_before_tuned_baselines.pkl").read_bytes())
     evaluation, recs = saved["evaluation"], saved["recommendations"]
     assert evaluation.approves(_ranker()) is None and evaluation.baseline_settings is None
     assert all(np.isnan(evaluation.gate.lift_interval)) and evaluation.gate.lift == 1.2

@@ -25,7 +25,9 @@ OPTIONAL_INPUTS = AssetSelection.assets("landed_transactions")
 # retrained on them: new features reach them through best_model, never directly.
 # The candidate stage reads the marts too, but only with the model retrained on them.
 FEATURES = AssetSelection.assets("nvt_workflow", "transformed_train", "transformed_validation", "transformed_test")
-DATA = FEATURES | AssetSelection.groups("marts", "staging")
+# The tuned baselines follow new data at once; the candidates read their ALS settings, but only once the
+# model has been retrained on that data too.
+DATA = FEATURES | AssetSelection.groups("marts", "staging") | AssetSelection.assets("tuned_baselines")
 MODEL_CONSUMERS = {"best_model", "candidate_generation", "history_candidates", "copurchase_candidates",
                    "popularity_candidates", "retrieval_candidates", "candidates"}
 

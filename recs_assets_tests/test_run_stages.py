@@ -54,3 +54,11 @@ def test_each_step_of_a_running_stage_gets_a_line(tmp_path, capsys):
         out.write("CESS - Finished execution of step \"ranker\".\n")
     steps.report()
     assert "ranker: done in 0m42.0s" in capsys.readouterr().out  # from the log's own clock
+
+
+def test_every_output_of_the_candidate_stage_waits_for_a_retrained_model():
+    """A candidate output left eager on new data runs the whole stage with the stale model (features mismatch)."""
+    from recs_assets.automation.conditions import MODEL_CONSUMERS
+    from recs_assets.candidates.assets import candidate_generation
+
+    assert {key.to_user_string() for key in candidate_generation.keys} <= MODEL_CONSUMERS

@@ -29,7 +29,7 @@ FEATURES = AssetSelection.assets("nvt_workflow", "transformed_train", "transform
 # model has been retrained on that data too.
 DATA = FEATURES | AssetSelection.groups("marts", "staging") | AssetSelection.assets("tuned_baselines")
 MODEL_CONSUMERS = {"best_model", "candidate_generation", "history_candidates", "copurchase_candidates",
-                   "popularity_candidates", "retrieval_candidates", "candidates"}
+                   "popularity_candidates", "retrieval_candidates", "als_candidates", "candidates"}
 
 WEEKLY = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
 FRESHNESS = {"best_model": WEEKLY, "served_recommendations": WEEKLY}

@@ -24,6 +24,7 @@ FLOORS = [
     {"ranking"},
     {"evaluation"},
     {"serving"},
+    {"monitoring"},
     {"automation"},
     {"environment"},
     {"definitions", "pipeline", "summary", "__init__"},

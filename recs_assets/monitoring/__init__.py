@@ -1,0 +1,1 @@
+"""What happens after a list is published: backtests against later purchases, drift, freshness."""

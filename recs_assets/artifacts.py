@@ -230,6 +230,11 @@ class RecommendationsRef:
     serve_day: str
     list_name: str = "ranker"  # what the lists are: "ranker", or the baseline's name when it was published instead
     why: str = ""  # why this list (the gate's verdict)
+    # For monitoring (defaults: values written before these existed)
+    baseline_name: str = ""  # the strongest baseline on the evaluation week; its lists sit beside these
+    purchases: int = 0  # purchases the lists were computed from
+    evaluation_map: float | None = None  # this list's MAP@k on the evaluation week
+    baseline_evaluation_map: float | None = None
 
 
 

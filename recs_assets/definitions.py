@@ -13,13 +13,16 @@ from recs_assets.evaluation.assets import evaluation
 from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.ingest.landed_assets import landed_transactions
+from recs_assets.monitoring.assets import live_list_backtest, version_drift_check
 from recs_assets.ranking.assets import ranker
 from recs_assets.serving.assets import recommendations, served_recommendations
 from recs_assets.training.assets import best_model, trained_model
 from recs_assets.transform.assets import dbt_marts
 
 ASSETS = [raw_tables, landed_transactions, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
-          candidate_generation, tuned_baselines, ranker, evaluation, recommendations, served_recommendations]
+          candidate_generation, tuned_baselines, ranker, evaluation, recommendations, served_recommendations,
+          live_list_backtest]
+CHECKS = [version_drift_check]
 
 # Evaluates every asset's automation condition (conditions.py) each minute; on by default.
 automation_sensor = AutomationConditionSensorDefinition(
@@ -35,6 +38,7 @@ def build_defs() -> Definitions:
     """The code location for the current environment (``RECS_ENV``, ``RECS_EXECUTOR``, data folder)."""
     return Definitions(
         assets=with_automation(ASSETS),
+        asset_checks=CHECKS,
         jobs=[train_models, ingest_landed_file],
         schedules=[weekly_retraining],
         sensors=[landing_sensor, automation_sensor],

@@ -19,7 +19,7 @@ EXPECTED_ASSETS = {
     "nvt_workflow", "transformed_train", "transformed_validation", "transformed_test",
     "trained_model", "best_model", "history_candidates", "copurchase_candidates", "popularity_candidates",
     "retrieval_candidates", "als_candidates", "candidates", "tuned_baselines", "ranker", "evaluation",
-    "recommendations", "served_recommendations",
+    "recommendations", "served_recommendations", "live_list_backtest",
 }
 
 _PROBE = """

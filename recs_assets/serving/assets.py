@@ -20,7 +20,9 @@ from recs_assets.ranking.scoring import ranked_lists, scored_parts
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.resources.promotion_policy import PromotionPolicy
+from recs_assets.serving import history
 from recs_assets.serving.cache import Recommendation, RecommendationCache
+from recs_assets.serving.history import ServedVersion
 from recs_service.service import BASELINE_PREFIX, MAX_K
 from recs_service.service import live as live_version
 from recs_assets.core.metrics import K
@@ -64,6 +66,7 @@ def recommendations(
         context.log.warning(f"{refusal}; the approved version {live} stays live")
         return
     log = PurchaseLog.from_warehouse(warehouse)
+    fingerprint = log.fingerprint()
     serve_day = candidates.windows["serve"]
     fallback = popular_before(log, serve_day, config.k)
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
@@ -74,6 +77,12 @@ def recommendations(
         recs, scorer = _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start)
         model_version = ranker.key
         settings = ""
+        # The strongest baseline's lists as of the same cut-off, kept beside the ranker's: the weekly
+        # backtest scores both on the same buyers without refitting anything later.
+        reference = evaluation.gate.strongest_baseline
+        reference_lists = every_list(
+            log, {reference: (evaluation.baseline_settings or {}).get(reference, tuned_baselines.choices[reference].settings)},
+            customers, serve_day, config.k, progress=lambda m: context.log.info(m))[reference] if reference else None
     else:
         list_name = evaluation.gate.strongest_baseline
         settings = (evaluation.baseline_settings or {}).get(list_name, tuned_baselines.choices[list_name].settings)
@@ -84,7 +93,8 @@ def recommendations(
         recs = every_list(log, {list_name: settings}, customers, serve_day, config.k,
                           progress=lambda m: context.log.info(m))[list_name]
         scorer = f"baseline {list_name}"
-        model_version = baseline_version(list_name, settings, log.fingerprint())
+        model_version = baseline_version(list_name, settings, fingerprint)
+        reference_lists = None  # the served lists are the baseline's
     recs = recs.sort_values("customer_id", kind="stable").reset_index(drop=True)
     seconds = time.perf_counter() - start
     version = hashlib.sha1(
@@ -94,11 +104,18 @@ def recommendations(
     with tempfile.TemporaryDirectory() as tmp:
         recs.to_parquet(Path(tmp) / "recommendations.parquet", index=False)
         pd.DataFrame({"article_id": fallback}).to_parquet(Path(tmp) / "fallback.parquet", index=False)
+        if reference_lists is not None:
+            reference_lists.sort_values("customer_id", kind="stable").reset_index(drop=True).to_parquet(
+                Path(tmp) / "baseline.parquet", index=False)
         uri = model_store.publish_dir(tmp, key)
     preview = recs.head(5).assign(items=lambda d: d["items"].map(lambda x: x[:5]))[["customer_id", "items"]]
     yield Output(
         RecommendationsRef(key=key, uri=uri, version=version, model_version=model_version, k=config.k,
-                           fallback=fallback, users=len(recs), serve_day=serve_day, list_name=list_name, why=why),
+                           fallback=fallback, users=len(recs), serve_day=serve_day, list_name=list_name, why=why,
+                           baseline_name=evaluation.gate.strongest_baseline or list_name,
+                           purchases=int(fingerprint.split("-")[0]),
+                           evaluation_map=_map(evaluation, list_name),
+                           baseline_evaluation_map=_map(evaluation, evaluation.gate.strongest_baseline or list_name)),
         metadata={
             "list": list_name, "why": why, "settings": MetadataValue.json(settings or {}),
             "users": len(recs), "k": config.k, "exclude_purchased": config.exclude_purchased,
@@ -108,6 +125,12 @@ def recommendations(
             "preview": MetadataValue.md(preview.to_markdown(index=False)),
         },
     )
+
+
+def _map(evaluation: EvaluationRef, list_name: str) -> float | None:
+    """``list_name``'s MAP@k on the evaluation week (None when it was not evaluated)."""
+    value = (evaluation.lists.get(list_name) or {}).get("map_at_k")
+    return None if value is None else float(value)
 
 
 def is_baseline(model_version: str | None) -> bool:
@@ -159,22 +182,40 @@ def _ranked(context, config, log, model_store, candidates, ranker, customers, fa
 @asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"})
 def served_recommendations(
     context: AssetExecutionContext, recommendations: RecommendationsRef, model_store: ModelStore,
-    cache: RecommendationCache
-):
-    """The recommendations published to the cache under a new version; readers switch in one step."""
+    cache: RecommendationCache, warehouse: Warehouse
+) -> Output[ServedVersion]:
+    """The recommendations published to the cache under a new version; readers switch in one step. Each
+    version that goes live is added to the version history monitoring reads (``serving.history``)."""
     frame = pd.read_parquet(model_store.local_path(recommendations.key) / "recommendations.parquet")
     # parquet gives numpy arrays: tolist() turns them into plain ints/floats every backend can store
     rows = (Recommendation(c, i.tolist(), s.tolist()) for c, i, s in frame.itertuples(index=False))
     report = cache.publish(recommendations.version, rows, recommendations.fallback, recommendations.model_version)
     context.log.info(f"published {report.rows} users to {cache.describe()} as {report.version}"
                      + (" (already current)" if report.already_current else ""))
+    known = {v.version: v for v in history.versions(warehouse)}
+    entry = known.get(report.version) if report.already_current else None
+    if entry is None:  # a new live version (or one published before the history existed): record it
+        entry = history_entry(recommendations, pd.Timestamp.now(tz="UTC").tz_localize(None))
+        history.record(warehouse, entry)
     return Output(
-        {"version": report.version, "cache": cache.describe(), "list": recommendations.list_name},
+        entry,
         metadata={
             "cache": cache.describe(), "version": report.version, "rows": report.rows,
-            "list": recommendations.list_name, "why": recommendations.why,
+            "list": recommendations.list_name, "why": recommendations.why, "live_from": entry.live_from,
             "already_current": report.already_current, "seconds": round(report.seconds, 2),
             "rows_per_second": round(report.rows / report.seconds, 1) if report.rows else 0.0,
             "removed_versions": MetadataValue.json(list(report.removed_versions)),
         },
+    )
+
+
+def history_entry(recs: RecommendationsRef, live_from: pd.Timestamp) -> ServedVersion:
+    """The version history's row for ``recs`` going live at ``live_from``."""
+    serve_day = pd.Timestamp(recs.serve_day)
+    return ServedVersion(
+        version=recs.version, list_name=recs.list_name, model_version=recs.model_version,
+        cutoff=str((serve_day - pd.Timedelta(days=1)).date()), serve_day=str(serve_day.date()),
+        live_from=live_from.isoformat(), recommendations_key=recs.key, baseline_name=recs.baseline_name,
+        k=recs.k, purchases=recs.purchases, evaluation_map=recs.evaluation_map,
+        baseline_evaluation_map=recs.baseline_evaluation_map,
     )

@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
 
+from recs_assets.automation.backtest_sensor import backtest_live_list, backtest_sensor
 from recs_assets.automation.conditions import with_automation
 from recs_assets.automation.schedules import train_models, weekly_retraining
 from recs_assets.automation.sensors import ingest_landed_file, landing_sensor
@@ -39,9 +40,9 @@ def build_defs() -> Definitions:
     return Definitions(
         assets=with_automation(ASSETS),
         asset_checks=CHECKS,
-        jobs=[train_models, ingest_landed_file],
+        jobs=[train_models, ingest_landed_file, backtest_live_list],
         schedules=[weekly_retraining],
-        sensors=[landing_sensor, automation_sensor],
+        sensors=[landing_sensor, automation_sensor, backtest_sensor],
         resources=build_resources(),
         executor=build_executor(),
     )

@@ -93,10 +93,13 @@ def test_a_negative_gate_margin_is_refused(monkeypatch, raw):
 
 def test_sensors_and_the_weekly_schedule_are_on_by_default():
     loaded = _load("local")
-    assert loaded["sensors"] == {"landing_sensor": "RUNNING", "automation_sensor": "RUNNING"}
+    assert loaded["sensors"] == {"landing_sensor": "RUNNING", "automation_sensor": "RUNNING",
+                                 "backtest_sensor": "RUNNING"}
     assert loaded["schedules"] == {"weekly_retraining": ["RUNNING", "0 4 * * 1"]}
     automated = {k for k, on in loaded["conditions"].items() if on}
-    assert automated == EXPECTED_ASSETS - {"raw_customers", "raw_articles", "raw_transactions", "landed_transactions"}
+    # raw loads are started by people or the landing sensor; backtest weeks by the backtest sensor
+    assert automated == EXPECTED_ASSETS - {"raw_customers", "raw_articles", "raw_transactions", "landed_transactions",
+                                           "live_list_backtest"}
 
 
 def test_loading_definitions_does_not_import_tensorflow_or_merlin():

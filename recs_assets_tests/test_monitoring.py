@@ -192,3 +192,23 @@ def test_version_drift_warns_on_a_planted_large_change_and_not_on_an_identical_r
     again = publish(replaced, "v3")  # the same version again: nothing changed live
     assert again.passed
     assert [v.version for v in history.versions(world["warehouse"])] == ["v1", "v2", "v3"]
+
+
+def test_the_backtest_sensor_requests_each_whole_week_after_a_version_once(world):
+    from dagster import build_sensor_context
+
+    from recs_assets.automation.backtest_sensor import backtest_sensor
+
+    _store_version(world, "v1", {"c0": [101]}, fallback=[110], baseline=None)
+    # the week of 2020-09-23 is whole (its Tuesday 09-29 has purchases); the next one has three days
+    _land_week(world, [("c0", 101, "2020-09-24"), ("c1", 102, "2020-09-29"), ("c2", 103, "2020-10-02")])
+
+    def tick(cursor=None):
+        return backtest_sensor(build_sensor_context(instance=world["instance"], cursor=cursor,
+                                                    resources={"warehouse": world["warehouse"]}))
+
+    first = tick()
+    assert [r.partition_key for r in first.run_requests] == [WEEK]
+    assert _backtest(world).success
+    assert tick().run_requests == []  # scored weeks are not requested again
+    assert "no purchases loaded" in tick(first.cursor).skip_message

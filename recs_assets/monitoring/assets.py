@@ -107,6 +107,18 @@ def purchases_between(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timesta
     return frame
 
 
+def last_purchase_day(warehouse: Warehouse) -> str | None:
+    """The last day with a purchase in the initial load or any landed file (None when there is none)."""
+    days = []
+    for schema, table in ((RAW_SCHEMA, TRANSACTIONS.name), (LANDING_SCHEMA, LANDED_TRANSACTIONS.name)):
+        known = warehouse.query("select count(*) as n from information_schema.tables where lower(table_schema) ="
+                                f" '{schema}' and lower(table_name) = '{table}'").iloc[0, 0]
+        if known:
+            days.append(warehouse.query(f"select max(cast(t_dat as date)) as d from {schema}.{table}").iloc[0, 0])
+    days = [pd.Timestamp(d) for d in days if d is not None and not pd.isna(d)]
+    return str(max(days).date()) if days else None
+
+
 def chart(weeks: pd.DataFrame) -> str:
     """Every scored week as a markdown table with a bar per list (the UI's chart of live vs baseline)."""
     if weeks.empty:

@@ -75,3 +75,13 @@ def verdict(live: WeekScore, baseline: WeekScore | None, evaluation_map: float |
         problems.append(f"MAP@k {live.map_at_k:.4f} is more than {max_drop_share:.0%} below its evaluation figure"
                         f" {evaluation_map:.4f}")
     return problems
+
+
+def weeks_to_score(serve_days: list[str], last_purchase_day, week_starts: list[str], scored: set[str]) -> list[str]:
+    """The weeks a backtest can now score: whole weeks (their last day is in the data) that start on or
+    after the first version's serve day and were not scored yet."""
+    if not serve_days or last_purchase_day is None:
+        return []
+    first, last = pd.Timestamp(min(serve_days)), pd.Timestamp(last_purchase_day)
+    return [w for w in week_starts
+            if pd.Timestamp(w) >= first and pd.Timestamp(w) + pd.Timedelta(days=6) <= last and w not in scored]

@@ -8,7 +8,7 @@ SOURCE ?= synthetic
 export RECS_DATA_DIR ?= $(CURDIR)/data/$(SOURCE)
 export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
-.PHONY: install manifest run test dev serve bench bench-e2e bench-api clean
+.PHONY: install manifest run next-week test dev serve bench bench-e2e bench-api clean
 
 install:  ## uv from PyPI, then the locked environment
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -24,6 +24,9 @@ dbt_project/target/manifest.json: $(DBT_SOURCES) | install  # parsed again only 
 run: manifest  ## the whole graph on the embedded defaults, one line per stage (SOURCE=complete_journey: real data)
 	RECS_EXECUTOR=$${RECS_EXECUTOR:-in_process} $(UV) run python -m recs_assets.pipeline --config configs/$(SOURCE).yaml
 	$(UV) run python -m recs_assets.summary
+
+next-week: manifest  ## after make run: land the next synthetic week, then score the live list on it (backtest)
+	$(UV) run python -m recs_assets.next_week --config configs/$(SOURCE).yaml
 
 test: manifest  ## the whole test suite
 	$(UV) run pytest

@@ -44,8 +44,23 @@ def main() -> None:
         )
     _print_best_model()
     _print_serving()
+    _print_backtest(warehouse)
     print(f"\ndata folder: {data_dir()}")
     print("open the UI with run history: make dev  (then http://127.0.0.1:3000)\n")
+
+
+def _print_backtest(warehouse) -> None:
+    from recs_assets.monitoring.weeks import weeks_table
+
+    weeks = weeks_table(warehouse)
+    if weeks.empty:
+        print("\nno week after a publish scored yet: `make next-week` lands the next synthetic week and scores it")
+        return
+    print(f"\nthe live list on the weeks after it was published (MAP@{K}; what customers then bought):")
+    for w in weeks.itertuples(index=False):
+        base = "" if w.baseline_map_at_k != w.baseline_map_at_k else f"   {w.baseline_name}: {w.baseline_map_at_k:.4f}"
+        print(f"  week of {w.week}: {w.list_name} {w.map_at_k:.4f}{base}   ({w.buyers:,} buyers,"
+              f" {w.personal_share:.0%} with a personal list)")
 
 
 def _print_serving() -> None:

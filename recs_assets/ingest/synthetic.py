@@ -172,10 +172,7 @@ class SyntheticGenerator:
         sale = 1 + 1.5 * ((self._days.month == 11) & (self._days.day >= 22) & (self._days.day <= 30))
         weights = trend * yearly * sale
         self._day_cdf = np.cumsum(weights) / weights.sum()
-        # season[type, day]: multiplier of each product type on each day.
-        peak = np.array([p[5] if p[5] is not None else 0 for p in PRODUCT_TYPES])
-        amp = np.array([p[6] for p in PRODUCT_TYPES])
-        self._season = 1 + amp[:, None] * np.cos(2 * np.pi * (doy[None, :] - peak[:, None]) / 365)
+        self._season = self._season_on(self._days)
 
     @cached_property
     def _segment_article_cdf(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -304,9 +301,51 @@ class SyntheticGenerator:
         duplicated = frame[rng.random(n_events) < spec.duplicate_rate]  # two units: two rows
         return pd.concat([frame, duplicated], ignore_index=True)
 
-    def _sample_articles(self, rng: np.random.Generator, seg: np.ndarray, day: np.ndarray) -> np.ndarray:
+    def week_after(self) -> Iterator[pd.DataFrame]:
+        """Purchases of the 7 days after the generated ones, one frame per customer block: the same
+        customers, tastes and seasons, each customer visiting at the rate of their own history, and
+        re-buying (at ``repeat_rate``) articles their generated history really holds."""
+        spec = self.spec
+        dates = pd.date_range(self._days[-1] + pd.Timedelta(days=1), periods=7, freq="D")
+        season = self._season_on(dates)
+        articles, *_ = self._catalogue
+        for block in range(spec.n_blocks):
+            b, history = self._block(block), self._block_transactions(block)
+            rng = np.random.default_rng([spec.seed, 300, block])
+            visits = rng.poisson(np.maximum(1, np.round(b["purchases"] / 3)) * 7 / spec.days)
+            visit_customer = np.repeat(np.arange(len(visits)), visits)
+            basket = 1 + rng.poisson(2, len(visit_customer))
+            cust = np.repeat(visit_customer, basket)
+            day = np.repeat(rng.integers(0, 7, len(visit_customer)), basket)
+            online = np.repeat(rng.random(len(visit_customer)) < self.online_share[b["segment"][visit_customer]], basket)
+            article_idx = self._sample_articles(rng, b["segment"][cust], day, season)
+            ids = np.asarray(_hex_id(spec.seed, "customer", b["index"]), dtype=object)
+            bought = history.assign(c=pd.Index(ids).get_indexer(history["customer_id"]),
+                                    a=pd.Index(articles["article_id"]).get_indexer(history["article_id"]))
+            bought = bought.sort_values("c", kind="stable")
+            starts = np.searchsorted(bought["c"].to_numpy(), np.arange(len(ids) + 1))
+            owned = np.diff(starts)[cust]
+            repeat = (rng.random(len(cust)) < spec.repeat_rate) & (owned > 0)
+            pick = starts[cust[repeat]] + (rng.random(int(repeat.sum())) * owned[repeat]).astype(np.int64)
+            article_idx[repeat] = bought["a"].to_numpy()[pick]
+            price = self._catalogue[4][article_idx] * np.where(rng.random(len(cust)) < 0.15, 0.7, 1.0)
+            yield pd.DataFrame({
+                "t_dat": dates[day], "customer_id": ids[cust], "article_id": articles["article_id"].to_numpy()[article_idx],
+                "price": np.round(price, 6), "sales_channel_id": np.where(online, 2, 1),
+            })
+
+    def _season_on(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """season[type, day] for ``dates``: each product type's multiplier on each day."""
+        doy = dates.dayofyear.to_numpy()
+        peak = np.array([p[5] if p[5] is not None else 0 for p in PRODUCT_TYPES])
+        amp = np.array([p[6] for p in PRODUCT_TYPES])
+        return 1 + amp[:, None] * np.cos(2 * np.pi * (doy[None, :] - peak[:, None]) / 365)
+
+    def _sample_articles(self, rng: np.random.Generator, seg: np.ndarray, day: np.ndarray,
+                         season: np.ndarray | None = None) -> np.ndarray:
         order, cum, before, type_mass = self._segment_article_cdf
-        type_w = self.type_pref[seg] * self._season[:, day].T * type_mass[seg]
+        season = self._season if season is None else season
+        type_w = self.type_pref[seg] * season[:, day].T * type_mass[seg]
         type_cdf = np.cumsum(type_w, axis=1)
         u = rng.random(len(seg)) * type_cdf[:, -1]
         chosen_type = np.minimum((u[:, None] > type_cdf).sum(axis=1), type_cdf.shape[1] - 1)

@@ -82,7 +82,7 @@ def main() -> None:
     print(f"[2/2] backtest of the week of {partition} …", flush=True)
     _materialize("live_list_backtest", partition, env)
     for w in weeks_table(warehouse).itertuples(index=False):
-        base = "" if pd.isna(w.baseline_map_at_k) else f"; {w.baseline_name} {w.baseline_map_at_k:.4f}"
+        base = "" if pd.isna(w.baseline_map_at_k) or w.baseline_name == w.list_name else f"; {w.baseline_name} {w.baseline_map_at_k:.4f}"
         print(f"      week of {w.week}: {w.list_name} (version {w.version}) MAP@12 {w.map_at_k:.4f}{base};"
               f" {w.buyers:,} buyers, {w.personal_share:.0%} with a personal list")
 

@@ -58,7 +58,7 @@ def _print_backtest(warehouse) -> None:
         return
     print(f"\nthe live list on the weeks after it was published (MAP@{K}; what customers then bought):")
     for w in weeks.itertuples(index=False):
-        base = "" if w.baseline_map_at_k != w.baseline_map_at_k else f"   {w.baseline_name}: {w.baseline_map_at_k:.4f}"
+        base = "" if w.baseline_map_at_k != w.baseline_map_at_k or w.baseline_name == w.list_name else f"   {w.baseline_name}: {w.baseline_map_at_k:.4f}"
         print(f"  week of {w.week}: {w.list_name} {w.map_at_k:.4f}{base}   ({w.buyers:,} buyers,"
               f" {w.personal_share:.0%} with a personal list)")
 

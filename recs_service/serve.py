@@ -1,6 +1,7 @@
 """The API under uvicorn with one or more workers, their Prometheus metrics summed across them.
 
     python -m recs_service.serve [--host 127.0.0.1] [--port 8000] [--workers 1] [--metrics-dir DIR]
+                                 [--log-level info] [--no-access-log]
 
 Every worker writes its counts to one folder (``PROMETHEUS_MULTIPROC_DIR``; ``--metrics-dir``, else
 that variable, else a temporary folder removed at exit), and ``/metrics`` sums them whichever worker
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--metrics-dir", default=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
                         help="where workers keep their metric files (default: a temporary folder)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--no-access-log", action="store_true", help="no line per request")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         uvicorn.run("recs_service.api:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers)
+                    workers=args.workers, log_level=args.log_level, access_log=not args.no_access_log)
     finally:
         if made:
             shutil.rmtree(folder, ignore_errors=True)

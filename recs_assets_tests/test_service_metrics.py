@@ -200,3 +200,21 @@ def test_lambda_writes_one_emf_line_per_request(tmp_path, capsys):
     assert records[4]["version"] == "v1"
     assert all(r["latency"] >= 0 for r in records)
     assert "secret" not in json.dumps(records) and "newcomer" not in json.dumps(records)
+
+
+@pytest.mark.parametrize("setting,error", [
+    ("late", "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported"),
+    ("missing", "is not a directory"),
+])
+def test_a_misconfigured_metrics_folder_is_a_clear_error_at_start(tmp_path, setting, error):
+    """A folder set too late (each worker would count only in memory while /metrics reads the empty
+    folder: zeros) or one that does not exist stops the app at start, saying which."""
+    code = ("import os, sys\n"
+            "import prometheus_client\n" if setting == "late" else "import os, sys\n")
+    code += ("os.environ['PROMETHEUS_MULTIPROC_DIR'] = sys.argv[1]\n"
+             "from recs_service.caches import SQLiteCache\n"
+             "from recs_service.api import create_app\n"
+             "create_app(SQLiteCache(path=sys.argv[1] + '/c.sqlite'))\n")
+    folder = tmp_path if setting == "late" else tmp_path / "nowhere"
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode != 0 and error in out.stderr, out.stderr[-2000:]

@@ -78,8 +78,8 @@ def served(tmp_path):
         port = sock.getsockname()[1]
     env = {**os.environ, "RECS_ENV": "local", "RECS_DATA_DIR": str(tmp_path)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "recs_service.serve", "--workers", "2", "--port", str(port), "--no-access-log",
-                             "--metrics-dir", str(folder)], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "recs_service.serve", "--workers", "2", "--port", str(port),
+                             "--no-access-log", "--metrics-dir", str(folder)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -37,7 +37,7 @@ dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on htt
 
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
 	@$(UV) run python -m recs_service.ready
-	$(UV) run uvicorn --factory recs_service.api:app_from_environment --host 127.0.0.1 --port 8000
+	$(UV) run python -m recs_service.serve --host 127.0.0.1 --port 8000 --workers $${WORKERS:-1}
 
 bench: manifest  ## benchmarks: raw data + marts, training, serving, then the multi-stage quality run
 	$(UV) run python -m benchmarks.run

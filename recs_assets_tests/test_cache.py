@@ -3,6 +3,8 @@ DynamoDB runs against moto's server over HTTP."""
 
 from __future__ import annotations
 
+import uuid
+
 import boto3
 import pytest
 
@@ -22,7 +24,8 @@ def cache(request, tmp_path):
     if request.param == "sqlite":
         return SQLiteCache(path=str(tmp_path / "cache.sqlite"), batch_size=7)
     endpoint = request.getfixturevalue("moto_endpoint")
-    return DynamoDBCache(endpoint_url=endpoint, table_prefix="t", backoff_seconds=0.001)
+    # moto's servers in one process share their tables: a prefix per test keeps tests apart
+    return DynamoDBCache(endpoint_url=endpoint, table_prefix=f"t{uuid.uuid4().hex[:8]}", backoff_seconds=0.001)
 
 
 def test_nothing_published_reads_as_unavailable(cache):
@@ -84,16 +87,35 @@ def test_old_versions_are_removed_after_the_flip(cache):
     assert cache.get("u1")["items"][0] == 300
 
 
-def test_sqlite_rows_of_a_publish_that_crashed_before_its_flip_are_cleaned(tmp_path):
-    import sqlite3
+def _stored(cache) -> set[str]:
+    """What the cache holds: SQLite's versions with rows, DynamoDB's version tables."""
+    if isinstance(cache, SQLiteCache):
+        import sqlite3
 
+        with sqlite3.connect(cache.path) as con:
+            return {r[0] for r in con.execute("select distinct version from recommendations")}
+    return {t for t in cache._all_tables(boto3.client("dynamodb", endpoint_url=cache.endpoint_url)) if cache.owns(t)}
+
+
+def test_a_failed_publish_removes_what_it_wrote(tmp_path):
     cache = SQLiteCache(path=str(tmp_path / "c.sqlite"), batch_size=5)
     cache.publish("v1", rows(10, tag=1), [1], "a")
     with pytest.raises(RuntimeError, match="injected"):
         cache.publish("v2", rows(10, tag=2, fail_after=8), [2], "b")  # 5 rows committed, never flipped
+    assert _stored(cache) == {"v1"}
     report = cache.publish("v3", rows(10, tag=3), [3], "c")
-    left = sqlite3.connect(cache.path).execute("select distinct version from recommendations").fetchall()
-    assert left == [("v3",)] and set(report.removed_versions) == {"v1", "v2"}
+    assert _stored(cache) == {"v3"} and report.removed_versions == ("v1",)
+
+
+def test_republishing_the_live_version_after_a_failed_publish_leaves_nothing_of_the_failed_one(cache):
+    """v1 live, v2 fails half-way, v1 is published again (a retried run): only v1 is stored (before the
+    fix, publishing the current version returned at once and v2's rows or table stayed forever)."""
+    cache.publish("v1", rows(30, tag=1), [1], "model-a")
+    live = _stored(cache)
+    with pytest.raises(RuntimeError, match="injected"):
+        cache.publish("v2", rows(30, tag=2, fail_after=27), [2], "model-b")  # 25 rows sent, never flipped
+    assert cache.publish("v1", rows(30, tag=1), [1], "model-a").already_current
+    assert _stored(cache) == live and len(live) == 1 and cache.get("u3")["items"][0] == 100
 
 
 class FlakyDynamoDB:

@@ -3,6 +3,9 @@ DynamoDB runs against moto's server over HTTP."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import boto3
 import pytest
 
@@ -22,7 +25,8 @@ def cache(request, tmp_path):
     if request.param == "sqlite":
         return SQLiteCache(path=str(tmp_path / "cache.sqlite"), batch_size=7)
     endpoint = request.getfixturevalue("moto_endpoint")
-    return DynamoDBCache(endpoint_url=endpoint, table_prefix="t", backoff_seconds=0.001)
+    # moto's servers in one process share their tables: a prefix per test keeps tests apart
+    return DynamoDBCache(endpoint_url=endpoint, table_prefix=f"t{uuid.uuid4().hex[:8]}", backoff_seconds=0.001)
 
 
 def test_nothing_published_reads_as_unavailable(cache):
@@ -84,16 +88,35 @@ def test_old_versions_are_removed_after_the_flip(cache):
     assert cache.get("u1")["items"][0] == 300
 
 
-def test_sqlite_rows_of_a_publish_that_crashed_before_its_flip_are_cleaned(tmp_path):
-    import sqlite3
+def _stored(cache) -> set[str]:
+    """What the cache holds: SQLite's versions with rows, DynamoDB's version tables."""
+    if isinstance(cache, SQLiteCache):
+        import sqlite3
 
+        with sqlite3.connect(cache.path) as con:
+            return {r[0] for r in con.execute("select distinct version from recommendations")}
+    return {t for t in cache._all_tables(boto3.client("dynamodb", endpoint_url=cache.endpoint_url)) if cache.owns(t)}
+
+
+def test_a_failed_publish_removes_what_it_wrote(tmp_path):
     cache = SQLiteCache(path=str(tmp_path / "c.sqlite"), batch_size=5)
     cache.publish("v1", rows(10, tag=1), [1], "a")
     with pytest.raises(RuntimeError, match="injected"):
         cache.publish("v2", rows(10, tag=2, fail_after=8), [2], "b")  # 5 rows committed, never flipped
+    assert _stored(cache) == {"v1"}
     report = cache.publish("v3", rows(10, tag=3), [3], "c")
-    left = sqlite3.connect(cache.path).execute("select distinct version from recommendations").fetchall()
-    assert left == [("v3",)] and set(report.removed_versions) == {"v1", "v2"}
+    assert _stored(cache) == {"v3"} and report.removed_versions == ("v1",)
+
+
+def test_republishing_the_live_version_after_a_failed_publish_leaves_nothing_of_the_failed_one(cache):
+    """v1 live, v2 fails half-way, v1 is published again (a retried run): only v1 is stored (before the
+    fix, publishing the current version returned at once and v2's rows or table stayed forever)."""
+    cache.publish("v1", rows(30, tag=1), [1], "model-a")
+    live = _stored(cache)
+    with pytest.raises(RuntimeError, match="injected"):
+        cache.publish("v2", rows(30, tag=2, fail_after=27), [2], "model-b")  # 25 rows sent, never flipped
+    assert cache.publish("v1", rows(30, tag=1), [1], "model-a").already_current
+    assert _stored(cache) == live and len(live) == 1 and cache.get("u3")["items"][0] == 100
 
 
 class FlakyDynamoDB:
@@ -252,3 +275,74 @@ def test_sqlite_readers_keep_their_connection_see_each_flip_and_notice_a_removed
     (tmp_path / "cache.sqlite").unlink()
     with pytest.raises(CacheUnavailable):
         live.get("u1")
+
+
+def test_dynamodb_reads_and_publishes_share_one_client(moto_endpoint):
+    """Building a boto3 client costs far more than a read: one cache object builds one, whatever the
+    number of reads, publishes and reading threads (counted by botocore's own client-creation event)."""
+    import threading
+
+    session, built = boto3.session.Session(), []
+    session.events.register("creating-client-class.dynamodb", lambda **kwargs: built.append(1))
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix=f"k{uuid.uuid4().hex[:8]}", session=session)
+    cache.publish("v1", rows(5, tag=1), [1], "model-a")
+    threads = [threading.Thread(target=lambda: [cache.get(f"u{i}") for i in range(5)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cache.get("u1")["items"][0] == 100 and cache.fallback()["items"] == [1] and cache.current_version() == "v1"
+    assert len(built) == 1
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_sqlite_cache_written_before_leases_is_read_and_published_over(tmp_path):
+    """The fixture was written by the cache code before leases (v1 live, a failed v2's rows, no leases
+    table): it reads as before, and publishing over it cleans the old failure's rows and flips."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "recommendations.sqlite"
+    shutil.copy(FIXTURES / "sqlite_cache_before_leases.sqlite", path)
+    cache = SQLiteCache(path=str(path))
+    assert cache.current_version() == "v1" and cache.get("u0")["items"] == [100, 101, 102]
+    assert cache.fallback() == {**cache.fallback(), "items": [7, 8, 9], "model_version": "model-1"}
+    assert _stored(cache) == {"v1", "v2"}
+    again = cache.publish("v1", rows(6, tag=1), [7, 8, 9], "model-1")
+    assert again.already_current and again.removed_versions == ("v2",) and _stored(cache) == {"v1"}
+    report = cache.publish("v3", rows(6, tag=3), [3], "model-3")
+    assert report.rows == 6 and cache.get("u5")["items"][0] == 300 and _stored(cache) == {"v3"}
+    with sqlite3.connect(path) as con:
+        assert con.execute("select count(*) from leases").fetchone() == (0,)
+
+
+def test_a_dynamodb_pointer_written_before_leases_is_read_and_flipped_from(moto_endpoint):
+    """The fixture holds the pointer item (no flip count) and the two version tables the code before
+    leases wrote: reads go on, the first publish flips from that pointer (the condition matches its
+    version and table), keeps the old live table as the previous one and deletes the one before."""
+    import json
+
+    old = json.loads((FIXTURES / "dynamodb_cache_before_leases.json").read_text())
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    prefix = f"o{uuid.uuid4().hex[:8]}"  # the fixture's names, under a prefix of this test's own
+    rename = lambda name: prefix + name[len("old"):]  # noqa: E731
+    cache = DynamoDBCache(endpoint_url=moto_endpoint, table_prefix=prefix, backoff_seconds=0.001)
+    pointer = {**old["pointer"], "table": {"S": rename(old["pointer"]["table"]["S"])},
+               "previous": {"S": rename(old["pointer"]["previous"]["S"])}}
+    cache._ensure_table(client, cache.pointer_table, "name")
+    client.put_item(TableName=cache.pointer_table, Item=pointer)
+    for name, items in old["tables"].items():
+        cache._ensure_table(client, rename(name), "user_id")
+        for item in items:
+            client.put_item(TableName=rename(name), Item=item)
+    live, before = pointer["table"]["S"], pointer["previous"]["S"]
+    assert cache.current_version() == "v1" and cache.get("u2")["items"] == [100, 101, 102]
+    assert cache.fallback()["items"] == [7, 8, 9]
+    assert cache.publish("v1", rows(6, tag=1), [7, 8, 9], "model-1").already_current
+    report = cache.publish("v2", rows(6, tag=2), [2], "model-2")
+    assert cache.current_version() == "v2" and cache.get("u2")["items"] == [200, 201, 202]
+    assert report.removed_versions == (before,) and live in _stored(cache) and len(_stored(cache)) == 2
+    flipped = client.get_item(TableName=cache.pointer_table, Key={"name": {"S": "current"}})["Item"]
+    assert flipped["previous"]["S"] == live and flipped["flips"]["N"] == "1"

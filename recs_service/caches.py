@@ -2,8 +2,15 @@
 
 Publishing is atomic: rows are written under a new version, then one pointer flips to it, then
 older versions are deleted. Readers follow the pointer, so they see the old version or the new one,
-never a mix; a publish that fails half-way leaves the pointer (and readers) where they were.
-Publishing a version that is already current does nothing.
+never a mix; a publish that fails half-way leaves the pointer (and readers) where they were and removes
+what it wrote. Publishing a version that is already current writes nothing.
+
+Two publishes may overlap (a manual run during an automated one). Each holds a *lease* on what it
+writes, renewed as it writes and expiring ``lease_seconds`` after its last renewal; clean-up deletes only
+versions that neither the pointer nor an unexpired lease names, so nobody deletes rows another publish
+is writing. The pointer flips only from the version the publisher read when it started: the publish
+that finishes second fails with ``PublishConflict`` (and removes its own rows) instead of replacing a
+list it never saw. A killed publisher's rows go at the first publish after its lease expired.
 """
 
 from __future__ import annotations
@@ -14,14 +21,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+LEASE_SECONDS = 600.0  # a publish renews its lease as it writes; a stall longer than this loses it
 
 
 class CacheUnavailable(RuntimeError):
     """The cache cannot be read (missing, unreachable, corrupt)."""
+
+
+class PublishConflict(RuntimeError):
+    """Another publish moved the pointer, or holds or took the lease, while this one wrote: nothing of
+    this publish is served and what it wrote is removed. Publishes of one cache should be serialized
+    (the Dagster pool ``cache_publish``); this error is the cache's own guard when they are not."""
 
 
 @dataclass(frozen=True)
@@ -81,20 +97,48 @@ create table if not exists recommendations (
     primary key (version, user_id)
 );
 create table if not exists pointer (name text primary key, version text not null);
+create table if not exists leases (version text primary key, owner text not null, expires_at real not null);
 """
+
+
+def _pointer_version(con: sqlite3.Connection) -> str | None:
+    row = con.execute("select version from pointer where name = 'current'").fetchone()
+    return row[0] if row else None
+
+
+@contextmanager
+def _transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (``begin immediate``: the write lock is taken first, so a read inside it
+    cannot be outdated by another writer before the transaction's own writes)."""
+    con.execute("begin immediate")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 _CURRENT = ("select v.version, v.model_version, v.fallback, v.created_at from pointer p "
             "join versions v on v.version = p.version where p.name = 'current'")
 
 
 @dataclass
 class SQLiteCache(RecommendationCache):
-    """A single SQLite file in WAL mode: one writer (the pipeline), any number of readers (the API).
-    ``path``: the file holding every version and the pointer."""
+    """A single SQLite file in WAL mode: publishers write one at a time (SQLite's write lock), any number
+    of readers (the API) read throughout. ``path``: the file holding every version, the pointer and the
+    leases of publishes in progress; ``lease_seconds``: how long a publish that stopped renewing keeps
+    its rows from clean-up (see the module docstring)."""
 
     path: str
     batch_size: int = 10_000
+    lease_seconds: float = LEASE_SECONDS
     local_reads = True
     _readers: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not self.lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be positive, got {self.lease_seconds}")
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's reading connection, kept open between requests (opening one per request
@@ -129,44 +173,100 @@ class SQLiteCache(RecommendationCache):
 
     def publish(self, version: str, rows: Iterable[Recommendation], fallback: list, model_version: str) -> PublishReport:
         start = time.perf_counter()
+        owner = uuid.uuid4().hex
         con = self._connect(create=True)
         try:
-            current = con.execute("select version from pointer where name = 'current'").fetchone()
-            if current and current[0] == version:
-                return PublishReport(version, 0, time.perf_counter() - start, already_current=True)
-            con.execute("delete from recommendations where version = ?", (version,))  # a crashed attempt
-            con.execute("delete from versions where version = ?", (version,))
-            count, batch = 0, []
-            for rec in map(checked, rows):
-                batch.append((version, str(rec.user_id), json.dumps(rec.items), json.dumps(rec.scores)))
-                if len(batch) >= self.batch_size:
-                    count += self._insert(con, batch)
-                    batch = []
-            count += self._insert(con, batch)
-            con.execute("begin immediate")
-            con.execute("insert into versions values (?, ?, ?, ?, ?)",
-                        (version, model_version, json.dumps(fallback), time.time(), count))
-            con.execute("insert or replace into pointer values ('current', ?)", (version,))
-            con.execute("commit")
-            # after the flip readers are on the new version: drop every other one, and the rows of
-            # publishes that crashed before their flip (they have no ``versions`` row)
-            old = [r[0] for r in con.execute("select version from versions where version != ? union "
-                                             "select distinct version from recommendations where version != ?",
-                                             (version, version))]
-            for stale in old:
-                con.execute("delete from recommendations where version = ?", (stale,))
-                con.execute("delete from versions where version = ?", (stale,))
-            return PublishReport(version, count, time.perf_counter() - start, removed_versions=tuple(old))
+            with _transaction(con):
+                read = _pointer_version(con)
+                if read != version:
+                    held = con.execute("select expires_at from leases where version = ?", (version,)).fetchone()
+                    if held and held[0] > time.time():
+                        raise PublishConflict(
+                            f"recommendation cache {self.path}: version {version!r} is being published by another"
+                            f" process (its lease runs {held[0] - time.time():.0f}s more); nothing written")
+                    # the lease is ours: rows left under this version by a crashed attempt go first
+                    con.execute("insert or replace into leases values (?, ?, ?)",
+                                (version, owner, time.time() + self.lease_seconds))
+                    con.execute("delete from recommendations where version = ?", (version,))
+                    con.execute("delete from versions where version = ?", (version,))
+            if read == version:
+                removed = self._collect(con)
+                return PublishReport(version, 0, time.perf_counter() - start, already_current=True,
+                                     removed_versions=removed)
+            try:
+                count = self._write(con, version, owner, rows)
+                with _transaction(con):
+                    self._renew(con, version, owner)
+                    now = _pointer_version(con)
+                    if now != read:
+                        raise PublishConflict(
+                            f"recommendation cache {self.path}: another publish moved the pointer from {read!r} to"
+                            f" {now!r} while this one wrote {version!r}; {version!r} is not published and its rows"
+                            " are removed")
+                    con.execute("insert into versions values (?, ?, ?, ?, ?)",
+                                (version, model_version, json.dumps(fallback), time.time(), count))
+                    con.execute("insert or replace into pointer values ('current', ?)", (version,))
+                    con.execute("delete from leases where version = ? and owner = ?", (version, owner))
+            except BaseException:
+                self._abandon(con, version, owner)
+                raise
+            # after the flip readers are on the new version: drop every version no pointer or lease names
+            removed = self._collect(con)
+            return PublishReport(version, count, time.perf_counter() - start, removed_versions=removed)
         finally:
             con.close()
 
-    @staticmethod
-    def _insert(con: sqlite3.Connection, batch: list[tuple]) -> int:
-        if batch:
-            con.execute("begin immediate")
+    def _write(self, con: sqlite3.Connection, version: str, owner: str, rows: Iterable[Recommendation]) -> int:
+        """Every row under ``version``, in batches, renewing the lease with each one (a slow row source
+        flushes early so the lease never runs out while rows still come)."""
+        count, batch, renewed = 0, [], time.monotonic()
+        for rec in map(checked, rows):
+            batch.append((version, str(rec.user_id), json.dumps(rec.items), json.dumps(rec.scores)))
+            if len(batch) >= self.batch_size or time.monotonic() - renewed > self.lease_seconds / 3:
+                count += self._insert(con, batch, version, owner)
+                batch, renewed = [], time.monotonic()
+        return count + (self._insert(con, batch, version, owner) if batch else 0)
+
+    def _insert(self, con: sqlite3.Connection, batch: list[tuple], version: str, owner: str) -> int:
+        with _transaction(con):
+            self._renew(con, version, owner)
             con.executemany("insert into recommendations values (?, ?, ?, ?)", batch)
-            con.execute("commit")
         return len(batch)
+
+    def _renew(self, con: sqlite3.Connection, version: str, owner: str) -> None:
+        """Extends this publish's lease, or PublishConflict when it expired (clean-up may have removed
+        the rows already written, so this publish must not flip to them)."""
+        now = time.time()
+        renewed = con.execute("update leases set expires_at = ? where version = ? and owner = ? and expires_at > ?",
+                              (now + self.lease_seconds, version, owner, now)).rowcount
+        if renewed != 1:
+            raise PublishConflict(
+                f"recommendation cache {self.path}: the lease of this publish of {version!r} expired (it stalled"
+                f" longer than lease_seconds={self.lease_seconds}); its rows may be removed, nothing is published")
+
+    def _abandon(self, con: sqlite3.Connection, version: str, owner: str) -> None:
+        """A failed publish removes what it wrote, if its lease is still its own (otherwise clean-up or
+        another publish of the same version owns those rows now)."""
+        try:
+            with _transaction(con):
+                if con.execute("delete from leases where version = ? and owner = ?", (version, owner)).rowcount:
+                    if _pointer_version(con) != version:
+                        con.execute("delete from recommendations where version = ?", (version,))
+        except sqlite3.Error:
+            pass  # the publish's own error matters more; clean-up after lease expiry removes the rows
+
+    def _collect(self, con: sqlite3.Connection) -> tuple[str, ...]:
+        """Deletes every version that neither the pointer nor an unexpired lease names (the previous live
+        one, failed or killed publishes); one write transaction, so no lease can be taken half-way."""
+        with _transaction(con):
+            con.execute("delete from leases where expires_at <= ?", (time.time(),))
+            stale = [r[0] for r in con.execute(
+                "select version from versions union select distinct version from recommendations"
+                " except select version from pointer except select version from leases")]
+            for version in stale:
+                con.execute("delete from recommendations where version = ?", (version,))
+                con.execute("delete from versions where version = ?", (version,))
+        return tuple(stale)
 
     def _read_one(self, sql: str, params: tuple = ()):
         """One row of one statement on this thread's reader (one statement: one snapshot, so the

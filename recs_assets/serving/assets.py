@@ -179,7 +179,8 @@ def _ranked(context, config, log, model_store, candidates, ranker, customers, fa
     return lists["ranker"], scorer["name"]
 
 
-@asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"})
+@asset(ins={"recommendations": AssetIn()}, group_name="serving", kinds={"sqlite", "dynamodb"},
+       pool="cache_publish")  # one publish at a time across runs (deploy/dagster.*.yaml limit the pool to 1)
 def served_recommendations(
     context: AssetExecutionContext, recommendations: RecommendationsRef, model_store: ModelStore,
     cache: RecommendationCache, warehouse: Warehouse

@@ -9,10 +9,13 @@ from collections.abc import Iterable
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from recs_service.caches import CacheUnavailable, PublishReport, Recommendation, checked
+from recs_service.caches import LEASE_SECONDS, CacheUnavailable, PublishConflict, PublishReport, Recommendation, checked
 
-__all__ = ["CacheUnavailable", "DynamoDBCache", "PublishReport", "Recommendation", "RecommendationCache",
-           "SQLiteCache", "checked"]
+__all__ = ["CacheUnavailable", "DynamoDBCache", "PublishConflict", "PublishReport", "Recommendation",
+           "RecommendationCache", "SQLiteCache", "checked"]
+
+_LEASE = ("How long a publish that stopped renewing its lease (killed, stalled) keeps what it wrote from"
+          " clean-up; publishes renew it as they write.")
 
 
 class RecommendationCache(ConfigurableResource):
@@ -42,6 +45,7 @@ class SQLiteCache(RecommendationCache):
 
     path: str = Field(description="SQLite file holding every version and the pointer.")
     batch_size: int = 10_000
+    lease_seconds: float = Field(LEASE_SECONDS, gt=0, description=_LEASE)
 
     def plain(self):
         from recs_service.caches import SQLiteCache as Plain
@@ -59,6 +63,7 @@ class DynamoDBCache(RecommendationCache):
     backoff_seconds: float = 0.05
     writers: int = Field(8, ge=1, description="Threads sending BatchWriteItem calls at once (on-demand tables"
                          " absorb them; for a provisioned table keep writers x 25 items/call within its WCU)")
+    lease_seconds: float = Field(LEASE_SECONDS, gt=0, description=_LEASE)
 
     def plain(self):
         from recs_service.dynamodb import DynamoDBCache as Plain

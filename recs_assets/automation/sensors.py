@@ -3,15 +3,20 @@
 Each new file content becomes a partition of ``landed_transactions`` (its load id) in the same tick
 that requests its run, so every landed file shows in the UI as a partition with its own lineage.
 
-Three things keep a file from being loaded twice: the cursor (content fingerprints already requested,
-kept in Dagster's storage, so it survives restarts), the run key (the file's load id: Dagster launches
+Three things keep a file from being loaded twice: the cursor (fingerprints already requested, kept
+in Dagster's storage, so it survives restarts), the run key (the file's load id: Dagster launches
 a sensor's run key once), and the load itself (it replaces rows of its load id, so a retried run
 leaves one copy). A file whose content was already requested under another name, or dropped again
 after it was loaded, is quarantined.
+
+A tick only lists the landing zone: on S3 a fingerprint comes from the listing (ETag, size,
+last-modified), so no object is downloaded. The cursor keeps its shape (fingerprint -> file name);
+an entry written by an earlier release, keyed by a single-part object's ETag, still matches its file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from dagster import (
@@ -57,6 +62,9 @@ def plan(
     requested ones (known content under its known name: its run is pending, or it was dropped again)."""
     new, duplicates, requested, batch = [], [], [], {}
     for file in files:
+        if file.etag and file.fingerprint not in seen and seen.get(file.etag) == file.name:
+            # requested by an earlier release, which fingerprinted S3 files by their ETag: keep its load id
+            file = dataclasses.replace(file, fingerprint=file.etag)
         earlier = seen.get(file.fingerprint) or batch.get(file.fingerprint)
         if earlier is None:
             new.append(file)
@@ -109,7 +117,8 @@ def landing_sensor(context: SensorEvaluationContext, landing: LandingZone):
                 run_key=file.load_id,
                 partition_key=file.load_id,
                 run_config=RunConfig(
-                    {"landed_transactions": LandedFileConfig(name=file.name, fingerprint=file.fingerprint, size=file.size)}
+                    {"landed_transactions": LandedFileConfig(name=file.name, fingerprint=file.fingerprint, size=file.size,
+                                                             etag=file.etag, modified=file.modified)}
                 ),
                 tags={LANDING_TAG: "ingest", LOAD_ID_TAG: file.load_id, "recs_assets/file": file.name[:63]},
             )

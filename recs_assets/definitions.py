@@ -13,6 +13,8 @@ from recs_assets.evaluation.assets import evaluation
 from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.ingest.landed_assets import landed_transactions
+from recs_assets.monitoring.freshness_checks import FRESHNESS_CHECKS
+from recs_assets.monitoring.load_checks import LOAD_CHECKS
 from recs_assets.ranking.assets import ranker
 from recs_assets.serving.assets import recommendations, served_recommendations
 from recs_assets.training.assets import best_model, trained_model
@@ -35,6 +37,7 @@ def build_defs() -> Definitions:
     """The code location for the current environment (``RECS_ENV``, ``RECS_EXECUTOR``, data folder)."""
     return Definitions(
         assets=with_automation(ASSETS),
+        asset_checks=[*LOAD_CHECKS, *FRESHNESS_CHECKS],
         jobs=[train_models, ingest_landed_file],
         schedules=[weekly_retraining],
         sensors=[landing_sensor, automation_sensor],

@@ -63,7 +63,8 @@ def test_rows_per_day_and_their_ratio():
 
 def _profile(rows, days, prices, baskets=None, channels=None):
     return LoadProfile(rows=rows, days=days, first_day="2020-09-01", last_day="2020-09-07", price_edges=(0.01, 0.02),
-                       price_counts=tuple(prices), basket_counts=baskets or {"1": rows}, channel_counts=channels or {"1": rows})
+                       price_counts=tuple(prices), basket_counts=baskets or {"1": rows},
+                       channel_counts=channels or {"1": rows})
 
 
 def test_compare_judges_each_figure_against_its_bound():
@@ -128,7 +129,8 @@ def warehouse(initial, tmp_path):
 
 
 def _last_week(warehouse) -> pd.DataFrame:
-    return warehouse.query(f"{RAW_PURCHASES} where t_dat > (select max(t_dat) - interval 7 day from raw.raw_transactions)")
+    return warehouse.query(
+        f"{RAW_PURCHASES} where t_dat > (select max(t_dat) - interval 7 day from raw.raw_transactions)")
 
 
 def _land(warehouse, frame: pd.DataFrame, load_id: str) -> None:
@@ -168,8 +170,32 @@ def test_a_landed_week_priced_in_cents_warns(warehouse):
     assert _figures(result)["price_PSI"] > 1
 
 
+def test_the_landing_run_checks_the_file_it_appended(warehouse, tmp_path):
+    from recs_assets.automation.sensors import ingest_landed_file
+    from recs_assets.ingest.landed_assets import landed_transactions
+    from recs_assets.ingest.landing_zone import LocalLandingZone
+    from recs_assets.monitoring.load_checks import landed_load_drift
+
+    week = _last_week(warehouse).iloc[::2]
+    week.assign(t_dat=(pd.to_datetime(week["t_dat"]) + pd.Timedelta(days=7)).dt.strftime("%Y-%m-%d")).to_csv(
+        tmp_path / "next_week.csv", index=False)
+    zone = LocalLandingZone(root=str(tmp_path))
+    [file] = zone.list_files()
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("landed_files", [file.load_id])
+    defs = Definitions(assets=[landed_transactions], asset_checks=[landed_load_drift], jobs=[ingest_landed_file],
+                       resources={"warehouse": warehouse, "landing": zone})
+    result = defs.resolve_job_def("ingest_landed_file").execute_in_process(
+        instance=instance, partition_key=file.load_id)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.metadata["load_id"].value == file.load_id
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert "rows per day" in evaluation.description
+
+
 def _raw_frames(warehouse) -> dict[str, pd.DataFrame]:
-    return {t.name: warehouse.query(f"select {', '.join(t.columns)} from raw.{t.name}") for t in (CUSTOMERS, ARTICLES, TRANSACTIONS)}
+    return {t.name: warehouse.query(f"select {', '.join(t.columns)} from raw.{t.name}")
+            for t in (CUSTOMERS, ARTICLES, TRANSACTIONS)}
 
 
 def _reload(warehouse, frames: dict[str, pd.DataFrame], load_id: str) -> None:
@@ -227,3 +253,40 @@ def test_each_raw_load_is_compared_with_the_one_before(warehouse):
     assert half.metadata["rows_per_day"].value == pytest.approx(0.5, abs=0.01)
     again = _check_raw(warehouse, instance)  # the check re-run on the same load keeps its reference
     assert again.metadata["compared_with"].value == "the previous load same_again" and not again.passed
+
+
+# --- the same SQL on the Snowflake path (fakesnow: Snowflake's connector emulated on DuckDB) -------
+
+
+def test_the_checks_run_on_the_snowflake_warehouse():
+    import fakesnow
+    import numpy as np
+    from dagster_snowflake import SnowflakeResource
+
+    from recs_assets.ingest.validation import normalize_chunk
+    from recs_assets.monitoring.freshness_checks import PurchasesFreshnessConfig, check_purchases
+    from recs_assets.resources.snowflake_warehouse import SnowflakeWarehouse
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    purchases = pd.DataFrame({
+        "t_dat": rng.choice(pd.date_range("2020-07-01", "2020-09-22"), n),
+        "customer_id": [f"c{i}" for i in rng.integers(0, 50, n)], "article_id": rng.integers(1, 20, n),
+        "price": rng.gamma(2, 0.01, n), "sales_channel_id": rng.integers(1, 3, n)})
+    with fakesnow.patch():
+        warehouse = SnowflakeWarehouse(snowflake=SnowflakeResource(
+            account="fake", user="fake", password="fake", database="RECS", schema="PUBLIC"))
+        # raw tables written by appends: the full load's schema swap is what the emulator lacks
+        for table, frame in ((CUSTOMERS, pd.DataFrame({"customer_id": [f"c{i}" for i in range(50)]})),
+                             (ARTICLES, pd.DataFrame({"article_id": range(1, 20)})), (TRANSACTIONS, purchases)):
+            with warehouse.staged_append("raw", {table.name: table.all_columns}, "initial") as load:
+                load.append(table.name, normalize_chunk(table, frame.reindex(columns=list(table.columns)), "test",
+                                                        "initial", pd.Timestamp.now(tz="UTC").tz_localize(None)))
+        week = purchases[purchases["t_dat"] > "2020-09-15"]
+        _land(warehouse, week, "landed_normal")
+        assert check_landed_load(warehouse, LoadDriftConfig(), "landed_normal").passed
+        _land(warehouse, week.assign(price=week["price"] * 100), "landed_cents")
+        cents = check_landed_load(warehouse, LoadDriftConfig(), "landed_cents")
+        assert not cents.passed and "price PSI" in cents.description
+        assert check_raw_load(warehouse, LoadDriftConfig(), "initial", None).passed
+        assert check_purchases(warehouse, PurchasesFreshnessConfig(), pd.Timestamp.now(tz="UTC").timestamp()).passed

@@ -11,7 +11,15 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, AssetSpec, DagsterInstance, FilesystemIOManager, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSpec,
+    DagsterInstance,
+    FilesystemIOManager,
+    materialize,
+)
 
 from recs_assets.artifacts import RecommendationsRef, recommendations_key
 from recs_assets.ingest.append import append_transactions
@@ -139,7 +147,8 @@ def test_a_landed_file_counts_as_a_load(loaded):
     with loaded.connect() as con:  # the raw load happened ten days ago
         con.execute("update raw.raw_transactions set loaded_at = loaded_at - interval 10 day")
     assert not check_purchases(loaded, PurchasesFreshnessConfig(), time.time()).passed
-    week = loaded.query("select t_dat, customer_id, article_id, price, sales_channel_id from raw.raw_transactions limit 20")
+    week = loaded.query("select t_dat, customer_id, article_id, price, sales_channel_id "
+                        "from raw.raw_transactions limit 20")
     append_transactions(loaded, "week.csv", week, "landed_week")
     assert check_purchases(loaded, PurchasesFreshnessConfig(), time.time()).passed
 
@@ -174,7 +183,8 @@ def test_the_automation_sensor_requests_the_freshness_checks_every_hour():
     def requested(result) -> set:  # the tester's counts cover assets only: read the checks' results
         return {r.key for r in result.results if isinstance(r.key, AssetCheckKey) and not r.true_subset.is_empty}
 
-    first = evaluate_automation_conditions(defs, instance, asset_selection=sensor.asset_selection, evaluation_time=start)
+    first = evaluate_automation_conditions(defs, instance, asset_selection=sensor.asset_selection,
+                                           evaluation_time=start)
     assert requested(first) == set()  # nothing before the first tick
     within = evaluate_automation_conditions(defs, instance, asset_selection=sensor.asset_selection,
                                             evaluation_time=start + timedelta(minutes=20), cursor=first.cursor)

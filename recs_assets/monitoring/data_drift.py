@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
+import pandas as pd
+
 from recs_assets.ingest.schema import ARTICLES, CUSTOMERS, LANDED_TRANSACTIONS, LANDING_SCHEMA, RAW_SCHEMA, TRANSACTIONS
 
 # An empty bin on one side would make PSI infinite: shares are floored at this (the usual choice).
@@ -252,16 +254,15 @@ def all_purchases(warehouse, exclude_load_id: str | None = None) -> str:
 
 def between(source: str, start: date, end: date) -> str:
     """The lines of ``source`` with start <= t_dat < end."""
-    return f"select * from ({source}) w where t_dat >= date '{start.isoformat()}' and t_dat < date '{end.isoformat()}'"
+    return (f"select * from ({source}) w "
+            f"where t_dat >= date '{start.isoformat()}' and t_dat < date '{end.isoformat()}'")
 
 
 def _day(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """A day as ISO text; None for the NULL of an empty source (NaT/NaN/None)."""
+    if value is None or pd.isna(value):
         return None
-    try:
-        return value.date().isoformat() if hasattr(value, "date") else date.fromisoformat(str(value)[:10]).isoformat()
-    except (TypeError, ValueError):
-        return None
+    return date.fromisoformat(str(value)[:10]).isoformat()
 
 
 def day_span(warehouse, source: str) -> tuple[int, str | None, str | None]:
@@ -273,7 +274,8 @@ def day_span(warehouse, source: str) -> tuple[int, str | None, str | None]:
 
 def price_deciles(warehouse, source: str) -> tuple[float, ...]:
     """The distinct price deciles of ``source`` (ties collapse: fewer, wider bins)."""
-    picks = ", ".join(f"percentile_cont({q}) within group (order by price) as q{i}" for i, q in enumerate(PRICE_QUANTILES))
+    picks = ", ".join(f"percentile_cont({q}) within group (order by price) as q{i}"
+                      for i, q in enumerate(PRICE_QUANTILES))
     row = warehouse.query(f"select {picks} from ({source}) s").iloc[0]
     return tuple(sorted({float(v) for v in row if v is not None and not math.isnan(float(v))}))
 
@@ -284,10 +286,11 @@ def profile(warehouse, source: str, price_edges: Sequence[float] | None = None) 
     rows, first, last = day_span(warehouse, source)
     days = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1 if rows and first and last else 0
     edges = tuple(price_edges) if price_edges is not None else (price_deciles(warehouse, source) if rows else ())
-    cases = " ".join(f"when price < {e!r} then {i}" for i, e in enumerate(edges))
+    cases = " ".join(f"when price < {float(e)!r} then {i}" for i, e in enumerate(edges))
     bin_of = f"case {cases} else {len(edges)} end" if edges else "0"
     counts = [0] * (len(edges) + 1)
-    for b, n in warehouse.query(f"select {bin_of} as bin, count(*) as n from ({source}) s group by 1").itertuples(index=False):
+    binned = warehouse.query(f"select {bin_of} as bin, count(*) as n from ({source}) s group by 1")
+    for b, n in binned.itertuples(index=False):
         counts[int(b)] = int(n)
     basket = ("case when n = 1 then '1' when n = 2 then '2' when n = 3 then '3' when n <= 5 then '4-5' "
               "when n <= 9 then '6-9' else '10+' end")
@@ -307,7 +310,8 @@ def unknowns(warehouse, source: str) -> Unknowns:
     """How many lines of ``source`` name a customer or article missing from the raw tables (keys are
     unique there, so the left joins keep one row per line)."""
     row = warehouse.query(
-        f"select count(*) as n, count(*) - count(c.customer_id) as customers, count(*) - count(a.article_id) as articles "
+        "select count(*) as n, count(*) - count(c.customer_id) as customers, "
+        "count(*) - count(a.article_id) as articles "
         f"from ({source}) s "
         f"left join {RAW_SCHEMA}.{CUSTOMERS.name} c on c.customer_id = s.customer_id "
         f"left join {RAW_SCHEMA}.{ARTICLES.name} a on a.article_id = s.article_id").iloc[0]

@@ -134,7 +134,8 @@ def check_purchases(warehouse, config: PurchasesFreshnessConfig, now: float) -> 
         metadata={"last_load": MetadataValue.timestamp(last_load), "days_since_load": round(age.days, 3),
                   "latest_purchase_day": last_day.isoformat(), "days_since_latest_purchase": lag,
                   "max_days_since_load": config.max_days_since_load,
-                  "max_purchase_lag_days": "off" if config.max_purchase_lag_days is None else config.max_purchase_lag_days},
+                  "max_purchase_lag_days": ("off" if config.max_purchase_lag_days is None
+                                            else config.max_purchase_lag_days)},
     )
 
 

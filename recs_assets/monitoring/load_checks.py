@@ -113,6 +113,9 @@ def check_raw_load(warehouse, config: LoadDriftConfig, load_id: str,
     weeks before; unknown customers and articles over every purchase line the marts will read."""
     bounds = config.bounds()
     own = profile(warehouse, RAW_PURCHASES)
+    if not own.rows:  # the loaders refuse an empty load; a table emptied by hand is still reported
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
+                                description=f"{RAW_SCHEMA}.{TRANSACTIONS.name} is empty", metadata={"load_id": load_id})
     figures: list[Figure] = []
     metadata: dict = {"load_id": load_id, "profile": MetadataValue.json({"load_id": load_id, **own.to_json()})}
     if reference is not None:
@@ -139,7 +142,8 @@ def check_raw_load(warehouse, config: LoadDriftConfig, load_id: str,
     description="WARN when this raw load differs from the previous one: rows per day, price, items per basket, "
                 "channel mix; and purchases (raw or landed) whose customer or article the raw tables lack.",
 )
-def raw_load_drift(context: AssetCheckExecutionContext, config: LoadDriftConfig, warehouse: Warehouse) -> AssetCheckResult:
+def raw_load_drift(context: AssetCheckExecutionContext, config: LoadDriftConfig,
+                   warehouse: Warehouse) -> AssetCheckResult:
     load_id = raw_load_id(warehouse)
     return check_raw_load(warehouse, config, load_id, recorded_reference(context.instance, load_id))
 
@@ -152,9 +156,9 @@ def check_landed_load(warehouse, config: LoadDriftConfig, load_id: str) -> Asset
     source = landed_purchases(load_id=load_id)
     rows, first, _ = day_span(warehouse, source)
     if rows == 0:
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
-                                description=f"load {load_id} has no lines in the landed table (quarantined, or not loaded)",
-                                metadata={"load_id": load_id})
+        return AssetCheckResult(
+            passed=False, severity=AssetCheckSeverity.WARN, metadata={"load_id": load_id},
+            description=f"load {load_id} has no lines in the landed table (quarantined, or not loaded)")
     start, end = weeks_before(first, config.reference_weeks)
     ref = profile(warehouse, between(all_purchases(warehouse, exclude_load_id=load_id), start, end))
     figures: list[Figure] = []
@@ -182,7 +186,8 @@ def latest_landed_load(warehouse) -> str | None:
     description="WARN when a landed file differs from the weeks before it: rows per day, price, items per "
                 "basket, channel mix, unknown customers or articles.",
 )
-def landed_load_drift(context: AssetCheckExecutionContext, config: LoadDriftConfig, warehouse: Warehouse) -> AssetCheckResult:
+def landed_load_drift(context: AssetCheckExecutionContext, config: LoadDriftConfig,
+                      warehouse: Warehouse) -> AssetCheckResult:
     load_id = context.partition_key if context.has_partition_key else latest_landed_load(warehouse)
     if load_id is None:
         return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, description="no file has landed yet")

@@ -9,7 +9,6 @@
 They supplement the ``FreshnessPolicy`` on ``served_recommendations``, which only sees materializations.
 """
 
-
 import time
 from datetime import date, datetime, timezone
 

@@ -9,7 +9,6 @@ asset selects its checks) and show their figures as a Markdown table; the figure
 - A landed file is compared with the weeks of purchases (raw and other landed files) before its first day.
 """
 
-
 from datetime import timedelta
 
 from dagster import (

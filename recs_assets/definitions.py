@@ -15,6 +15,8 @@ from recs_assets.features.assets import nvt_workflow, transformed_splits
 from recs_assets.ingest.assets import raw_tables
 from recs_assets.ingest.landed_assets import landed_transactions
 from recs_assets.monitoring.assets import live_list_backtest, version_drift_check
+from recs_assets.monitoring.freshness_checks import FRESHNESS_CHECKS
+from recs_assets.monitoring.load_checks import LOAD_CHECKS
 from recs_assets.ranking.assets import ranker
 from recs_assets.serving.assets import recommendations, served_recommendations
 from recs_assets.training.assets import best_model, trained_model
@@ -23,7 +25,7 @@ from recs_assets.transform.assets import dbt_marts
 ASSETS = [raw_tables, landed_transactions, dbt_marts, nvt_workflow, transformed_splits, trained_model, best_model,
           candidate_generation, tuned_baselines, ranker, evaluation, recommendations, served_recommendations,
           live_list_backtest]
-CHECKS = [version_drift_check]
+CHECKS = [version_drift_check, *LOAD_CHECKS, *FRESHNESS_CHECKS]
 
 # Evaluates every asset's automation condition (conditions.py) each minute; on by default.
 automation_sensor = AutomationConditionSensorDefinition(

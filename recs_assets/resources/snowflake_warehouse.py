@@ -20,6 +20,7 @@ from recs_assets.resources.warehouse import (
     Warehouse,
     create_table_sql,
     publish_or_discard,
+    quoted_identifier,
     safe_identifier,
 )
 
@@ -48,7 +49,7 @@ class _SnowflakeLoad:
                 # Full loads killed outright left their stage under their own run ids, which no later load
                 # would reuse. Appends stage beside each other (one per landed file) and keep theirs.
                 for name in stage_leftovers(cur, schema):
-                    cur.execute(f"drop schema if exists {safe_identifier(name)} cascade")
+                    cur.execute(f"drop schema if exists {quoted_identifier(name)} cascade")
             # a killed run's staging: start afresh (two statements: the emulator cannot replace a schema with tables)
             cur.execute(f"drop schema if exists {self.stage_schema} cascade")
             cur.execute(f"create schema {self.stage_schema}")

@@ -50,6 +50,11 @@ def safe_identifier(name: str) -> str:
     return name
 
 
+def quoted_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier, exactly as stored (for names read back from the catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @contextmanager
 def publish_or_discard(load):
     """Yield the load; publish it when the block succeeds, discard its staging on any error."""
@@ -90,7 +95,7 @@ class _DuckDBLoad:
             # Loads killed outright left these under their own run ids, which no later load would reuse.
             # None is in progress: this connection is the file's only writer for the whole load.
             for name in staging_leftovers(con, schema):
-                self.con.execute(f"drop table {schema}.{safe_identifier(name)}")
+                self.con.execute(f"drop table {schema}.{quoted_identifier(name)}")
         for table, columns in tables.items():  # an append retried after a kill finds its own: start afresh
             self.con.execute(create_table_sql(self.qualified(table), columns, or_replace=True))
 

@@ -169,16 +169,37 @@ def test_fitting_windows_are_sampled_the_same_way_every_time_and_test_and_serve_
     assert set(sample(everyone["validation"], 11)) > set(capped["validation"])  # a larger cap keeps the smaller
 
 
+def _pool_key(data="data", config=None, partition="p", cuts=None, als=None):
+    """The key the candidate asset gives a pool (``pool_key``, which the asset calls)."""
+    from recs_assets.artifacts import ModelRef
+    from recs_assets.candidates.assets import CandidatesConfig, pool_key
+
+    cuts = cuts or cutoffs("2020-09-08", "2020-09-15", "2020-09-21", fit_weeks=5)
+    return pool_key(data, config or CandidatesConfig(), als or {}, cuts, ModelRef(features="x", partition=partition, uri=""))
+
+
 def test_a_setting_that_changes_the_pool_changes_its_key_and_the_chunk_size_does_not():
-    from recs_assets.artifacts import ModelRef, candidates_key
-    from recs_assets.candidates.assets import CandidatesConfig, pool_settings
+    from recs_assets.candidates.assets import CandidatesConfig
 
-    def pool_key(data, config, partition):
-        return candidates_key(data, pool_settings(config), ModelRef(features="x", partition=partition, uri=""))
-
-    base = pool_key("data", CandidatesConfig(), "p")
-    assert pool_key("data", CandidatesConfig(chunk_customers=7), "p") == base
+    base = _pool_key()
+    assert _pool_key(config=CandidatesConfig(chunk_customers=7)) == base
     for changed in (CandidatesConfig(history_n=21), CandidatesConfig(retrieval_n=31), CandidatesConfig(max_fit_customers=5)):
-        assert pool_key("data", changed, "p") != base
-    assert pool_key("other", CandidatesConfig(), "p") != base
-    assert pool_key("data", CandidatesConfig(), "q") != base
+        assert _pool_key(config=changed) != base
+    assert _pool_key(data="other") != base
+    assert _pool_key(partition="q") != base
+    assert _pool_key(als={"factors": 64}) != base
+
+
+def test_moving_any_cut_off_alone_changes_the_pool_key():
+    """test_start moves neither the purchases nor the two-tower (trained before validation): only the
+    cut-off days tell the pools apart."""
+    from recs_assets.candidates.assets import CandidatesConfig
+
+    base = _pool_key(cuts=cutoffs("2020-09-08", "2020-09-15", "2020-09-21", fit_weeks=5))
+    assert _pool_key(cuts=cutoffs("2020-09-08", "2020-09-15", "2020-09-21", fit_weeks=5)) == base
+    for moved in (cutoffs("2020-09-08", "2020-09-16", "2020-09-21", fit_weeks=5),  # test_start alone
+                  cutoffs("2020-09-07", "2020-09-15", "2020-09-21", fit_weeks=5),  # validation_start alone
+                  cutoffs("2020-09-08", "2020-09-15", "2020-09-22", fit_weeks=5)):  # one more day of data (serve)
+        assert _pool_key(cuts=moved) != base
+    # fit_weeks is a setting and moves the fitting windows: either way a new key
+    assert _pool_key(config=CandidatesConfig(fit_weeks=4), cuts=cutoffs("2020-09-08", "2020-09-15", "2020-09-21", 4)) != base

@@ -78,11 +78,19 @@ def test_dedup_collapses_repeated_lines_into_quantity(built):
 
 
 def test_customer_filter_counts_train_purchases_only(built):
+    """customer_activity holds exactly the customers with min_customer_purchases (2) or more purchases
+    before validation_start, with that count. The data has customers whom the held-out weeks' purchases
+    would lift over the bar, so a filter counting every week keeps more customers and fails here."""
     _, warehouse = built
-    kept = warehouse.query(
-        "select min(train_purchases) as m, count(*) as n from marts.customer_activity"
-    ).iloc[0]
-    assert kept["m"] >= 2
+    counts = warehouse.query(
+        "select customer_id, count(*) filter (where t.t_dat < b.validation_start) as train, count(*) as every_week"
+        " from marts.transactions_dedup t cross join marts.split_boundaries b group by customer_id")
+    assert ((counts["train"] < 2) & (counts["every_week"] >= 2)).sum() > 0  # the two countings differ here
+    expected = counts[counts["train"] >= 2].set_index("customer_id")["train"].sort_index()
+    kept = warehouse.query("select customer_id, train_purchases, last_train_purchase from marts.customer_activity")
+    assert kept.set_index("customer_id")["train_purchases"].sort_index().to_dict() == expected.to_dict()
+    validation_start = warehouse.query("select validation_start from marts.split_boundaries").iloc[0, 0]
+    assert kept["last_train_purchase"].max() < validation_start
     outsiders = warehouse.query(
         "select count(*) as n from marts.transactions_split s "
         "left join marts.customer_activity a using (customer_id) where a.customer_id is null"

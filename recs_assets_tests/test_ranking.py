@@ -180,6 +180,45 @@ def test_gate_compares_with_the_strongest_baseline():
     assert not promotion_decision({"popularity_bias_at_k": 1.9}, lower, {}, "popularity_bias_at_k", 0.1, {}).passed
 
 
+def _fitted_ranker(test_start: str, pool: str | None = None):
+    """The RankerRef the ranker asset writes after fitting on a pool cut at ``test_start`` (validation,
+    data, model and every setting fixed); ``pool``: that pool's key as a stored value gives it."""
+    from recs_assets.artifacts import CandidatesRef, ModelRef, RankerRef, ranker_key
+    from recs_assets.candidates.assets import CandidatesConfig, pool_key
+    from recs_assets.candidates.windows import cutoffs
+    from recs_assets.ranking.assets import RankerConfig, ranker_settings
+
+    model = ModelRef(features="x", partition="p", uri="")
+    cuts = cutoffs("2020-09-08", test_start, "2020-09-21", fit_weeks=5)
+    candidates = CandidatesRef(key=pool or pool_key("data", CandidatesConfig(), {}, cuts, model), uri="",
+                               windows={name: day.isoformat() for name, day in cuts.all().items()},
+                               label_days=cuts.label_days, recall={}, model=model, parts={})
+    return RankerRef(key=ranker_key(candidates, "lightgbm", ranker_settings(RankerConfig(), candidates)), uri="",
+                     kind="lightgbm", params={}, candidates_key=candidates.key, holdout_map=0.2, input_order_map=0.1)
+
+
+def test_an_evaluation_approves_no_ranker_fitted_at_other_cut_offs():
+    """What is served needs ``evaluation.approves(ranker)``, bound to the ranker's key: a ranker refitted
+    after test_start moved alone (same purchases, model and settings) must not pass on the old verdict."""
+    from recs_assets.artifacts import EvaluationRef, Gate
+
+    def passed(ranker):
+        return EvaluationRef(lists={}, modelled_customers={}, mred={}, slices={}, candidate_recall={},
+                             gate=Gate(True, [], "popularity", 1.5), k=12, ranker_key=ranker.key, model_key="m",
+                             report_uri="", test_buyers=1, modelled_buyers=1)
+
+    evaluation = passed(_fitted_ranker("2020-09-15"))
+    assert evaluation.approves(_fitted_ranker("2020-09-15")) is None  # the same weeks refitted: still approved
+    refused = evaluation.approves(_fitted_ranker("2020-09-16"))
+    assert refused is not None and "has not passed the promotion gate" in refused
+    # A pool stored by earlier code has no days in its key, so it keeps it when test_start moves; the
+    # ranker's own key still tells the weeks apart.
+    stored = "candidates/data-1234abcd-models_x_p"
+    on_stored = passed(_fitted_ranker("2020-09-15", pool=stored))
+    assert on_stored.approves(_fitted_ranker("2020-09-15", pool=stored)) is None
+    assert on_stored.approves(_fitted_ranker("2020-09-16", pool=stored)) is not None
+
+
 def test_labels_mark_the_bought_pairs():
     features = pd.DataFrame({"customer_id": ["a", "a"], "article_id": [1, 2]})
     labelled = with_labels(features, pd.DataFrame({"customer_id": ["a", "a"], "article_id": [2, 2]}))

@@ -4,6 +4,9 @@ and a failed load leaving the previous tables exactly as they were."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,6 +138,46 @@ def test_bad_input_is_rejected_and_previous_tables_stay(case, warehouse, bad_dir
     assert _table_counts(warehouse) == before_counts
     assert _all_tables(warehouse) == before_tables  # no staging table left behind
     assert warehouse.query("select distinct load_id from raw.raw_customers")["load_id"].tolist() == ["good"]
+
+
+# A load that stages its first chunk, says so, then blocks until it is killed (SIGKILL: no clean-up runs).
+_KILLED_LOAD = """
+import sys
+from recs_assets.ingest.load import load_raw
+from recs_assets.ingest.sources import RawSource
+from recs_assets.resources.warehouse import DuckDBWarehouse
+
+def chunks():
+    source = RawSource(scale=float(sys.argv[2]), seed=int(sys.argv[3])).chunks()
+    yield next(source)
+    print("staged", flush=True)  # the chunk above is in a staging table by now
+    sys.stdin.read()
+    yield from source
+
+load_raw(DuckDBWarehouse(path=sys.argv[1]), chunks(), "run-killed-while-staging")
+"""
+
+
+def _staging_tables(warehouse) -> list[str]:
+    return [t for t in _all_tables(warehouse) if t.startswith("_staging_")]
+
+
+def test_the_next_load_removes_what_a_killed_load_staged(warehouse):
+    load_raw(warehouse, RawSource(scale=TINY.scale, seed=TINY.seed).chunks(), "before")
+    killed = subprocess.Popen([sys.executable, "-c", _KILLED_LOAD, warehouse.path, str(TINY.scale), str(TINY.seed)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    try:
+        assert killed.stdout.readline() == "staged\n"
+    finally:
+        killed.kill()
+        killed.wait()
+    left = _staging_tables(warehouse)
+    assert left and all("run_killed_while_staging" in t for t in left)  # what a killed run leaves
+    assert warehouse.query("select distinct load_id from raw.raw_customers")["load_id"].tolist() == ["before"]
+    rows = load_raw(warehouse, RawSource(scale=TINY.scale, seed=TINY.seed).chunks(), "next")
+    assert _staging_tables(warehouse) == []
+    assert rows == _table_counts(warehouse)
+    assert warehouse.query("select distinct load_id from raw.raw_customers")["load_id"].tolist() == ["next"]
 
 
 def test_hm_csv_needs_a_path():

@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetIn, AssetOut, Config, Failure, MetadataValue, Output, multi_asset
 from pydantic import Field
 
-from recs_assets.artifacts import (CandidatesRef, SplitRef, TrainedModel, TunedBaselines, WorkflowRef, candidates_key,
-                                   features_mismatch, pool_folder)
+from recs_assets.artifacts import (CandidatesRef, ModelRef, SplitRef, TrainedModel, TunedBaselines, WorkflowRef,
+                                   candidates_key, features_mismatch, pool_folder)
 from recs_assets.candidates.als import als_candidates, fit_als, pair_scores
 from recs_assets.candidates.generators import COLUMNS, SourceSizes
 from recs_assets.candidates.pool import SOURCES, check_sources, recall_counts_sql, recall_from_counts, union_sql
 from recs_assets.candidates.purchase_log import PurchaseLog
 from recs_assets.candidates.stage import generate, window_labels, window_targets
-from recs_assets.candidates.windows import cutoffs
+from recs_assets.candidates.windows import Cutoffs, cutoffs
 from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 
@@ -58,6 +58,15 @@ def pool_settings(config: CandidatesConfig) -> str:
     """Every setting that changes the pool's rows (a new cap is a new pool, hence a new ranker and a new
     served version; the chunk size is not one)."""
     return json.dumps(config.model_dump(exclude={"chunk_customers"}), sort_keys=True)
+
+
+def pool_key(purchases: str, config: CandidatesConfig, als_settings: dict, cuts: Cutoffs, model: ModelRef) -> str:
+    """The pool's key: its purchases, settings, ALS settings, model and every cut-off day. The days are
+    part of it because the purchases and the model can stay the same when they move (test_start alone
+    touches neither): without them a pool for other weeks would take this one's key, and so would the
+    ranker fitted on it, which an evaluation of the old one then approved."""
+    days = json.dumps({name: day.isoformat() for name, day in cuts.all().items()}, sort_keys=True)
+    return candidates_key(purchases, pool_settings(config) + json.dumps(als_settings, sort_keys=True) + days, model)
 
 
 def latest_rows_sql(columns: list[str], cut) -> str:
@@ -166,8 +175,7 @@ def candidate_generation(
     retrieve = _retrieval(warehouse, model_store, best_model, nvt_workflow, transformed_train, config.retrieval_n, context)
     als_settings = tuned_baselines.choices["als_unseen"].settings if config.als_n else {}
     als_source = _als(log, targets, als_settings, config, context)
-    key = candidates_key(log.fingerprint(), pool_settings(config) + json.dumps(als_settings, sort_keys=True),
-                         best_model.model)
+    key = pool_key(log.fingerprint(), config, als_settings, cuts, best_model.model)
     windows = {name: cut.isoformat() for name, cut in cuts.all().items()}
     counts, rows, parts, done = {}, {}, {}, 0
     total = sum(max(1, -(-len(t) // config.chunk_customers)) for t in targets.values())

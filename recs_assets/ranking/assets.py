@@ -39,6 +39,14 @@ class RankerConfig(Config):
     search: bool = Field(True, description="Try every configuration of SEARCH; else the first of each kind.")
 
 
+def ranker_settings(config: RankerConfig, candidates: CandidatesRef) -> str:
+    """The settings part of the ranker's key: its config and the cut-offs it is fitted and chosen at. The
+    pool's key holds the cut-offs too; they are here as well for pools keyed before it did, whose key
+    stays when the weeks move, so that a ranker refitted on other weeks never takes an approved one's key."""
+    fitted_at = {"windows": candidates.windows, "label_days": candidates.label_days}
+    return hashlib.sha1(json.dumps({**config.model_dump(), **fitted_at}, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def labelled_windows(log: PurchaseLog, model_store: ModelStore, candidates: CandidatesRef) -> tuple[dict, dict]:
     """(window → labelled feature frame, window → labels) for the fitting windows and validation."""
     frames, labels = {}, {}
@@ -65,8 +73,7 @@ def ranker(context: AssetExecutionContext, config: RankerConfig, candidates: Can
     search = {kind: SEARCH[kind] if config.search else SEARCH[kind][:1] for kind in config.kinds}
     model, report = fit_ranker(frames, "validation", labels["validation"], fallback, config.kinds, search,
                                config.k, config.holdout_share)
-    settings = hashlib.sha1(json.dumps(config.model_dump(), sort_keys=True).encode()).hexdigest()[:8]
-    key = ranker_key(candidates, report.kind, settings)
+    key = ranker_key(candidates, report.kind, ranker_settings(config, candidates))
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp)
         uri = model_store.publish_dir(tmp, key)

@@ -20,8 +20,20 @@ from recs_assets.resources.warehouse import (
     Warehouse,
     create_table_sql,
     publish_or_discard,
+    quoted_identifier,
     safe_identifier,
 )
+
+
+def stage_prefix(schema: str) -> str:
+    """Every stage schema of loads into ``schema`` is named so, followed by the load id."""
+    return f"{schema}_load_".upper()
+
+
+def stage_leftovers(cur, schema: str) -> list[str]:
+    """The stage schemas of loads into ``schema`` that exist now (killed loads', or one in progress)."""
+    cur.execute("select schema_name from information_schema.schemata")
+    return [name for (name,) in cur.fetchall() if name.upper().startswith(stage_prefix(schema))]
 
 
 class _SnowflakeLoad:
@@ -31,8 +43,13 @@ class _SnowflakeLoad:
         self.conn, self.schema, self.tables = conn, schema, tables
         self.load_id, self.append_only = load_id, append
         suffix = re.sub(r"\W", "_", load_id)[:40]
-        self.stage_schema = f"{schema}_load_{suffix}".upper()
+        self.stage_schema = f"{stage_prefix(schema)}{suffix}".upper()
         with conn.cursor() as cur:
+            if not append:
+                # Full loads killed outright left their stage under their own run ids, which no later load
+                # would reuse. Appends stage beside each other (one per landed file) and keep theirs.
+                for name in stage_leftovers(cur, schema):
+                    cur.execute(f"drop schema if exists {quoted_identifier(name)} cascade")
             # a killed run's staging: start afresh (two statements: the emulator cannot replace a schema with tables)
             cur.execute(f"drop schema if exists {self.stage_schema} cascade")
             cur.execute(f"create schema {self.stage_schema}")
@@ -66,7 +83,8 @@ class _SnowflakeLoad:
         with self.conn.cursor() as cur:
             cur.execute(f"create schema if not exists {self.schema}")
             cur.execute(f"alter schema {self.schema} swap with {self.stage_schema}")
-            cur.execute(f"drop schema {self.stage_schema} cascade")  # now holds the previous tables
+            # now holds the previous tables; "if exists": a load started meanwhile may have swept it
+            cur.execute(f"drop schema if exists {self.stage_schema} cascade")
 
     def _publish_append(self) -> None:
         with self.conn.cursor() as cur:
@@ -95,7 +113,9 @@ class SnowflakeWarehouse(Warehouse):
     """Snowflake through dagster-snowflake's resource; the raw schema is replaced by a schema swap.
 
     The raw schema must hold only the raw tables (dbt builds into other schemas), since the swap
-    replaces the schema as a whole.
+    replaces the schema as a whole; schemas named ``<schema>_LOAD_*`` are the loader's stages, and a full
+    load drops every one it finds before it stages (a killed load's). One full load at a time: a second
+    started meanwhile drops the first one's stage, and the first then fails instead of publishing.
     """
 
     snowflake: SnowflakeResource

@@ -3,7 +3,9 @@
 
 Both load atomically through ``staged_load``: rows go into staging tables, whole-table checks run
 against them, and only when everything passed do the staged tables replace the live ones in one step.
-On any error the staging tables are dropped and the live tables stay exactly as they were.
+On any error the staging tables are dropped and the live tables stay exactly as they were. A load killed
+outright (no chance to drop them) leaves its staging behind under a fixed prefix; the next full load of
+the schema removes every table (DuckDB) or schema (Snowflake) with that prefix before it stages.
 ``staged_append`` is the same, except that publishing replaces only the live rows of this load_id
 (delete + insert in one transaction): loading the same load twice leaves its rows there once.
 """
@@ -48,6 +50,11 @@ def safe_identifier(name: str) -> str:
     return name
 
 
+def quoted_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier, exactly as stored (for names read back from the catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @contextmanager
 def publish_or_discard(load):
     """Yield the load; publish it when the block succeeds, discard its staging on any error."""
@@ -67,6 +74,16 @@ def create_table_sql(qualified: str, columns: dict[str, str], if_not_exists: boo
     return f"{head} {qualified} ({cols})"
 
 
+STAGING_PREFIX = "_staging_"  # DuckDB: every staging table's name starts so, whichever load made it
+
+
+def staging_leftovers(con, schema: str) -> list[str]:
+    """Staging tables in ``schema`` of a DuckDB connection (a killed load's, or one in progress)."""
+    return [name for (name,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = ? and starts_with(table_name, ?)",
+        [schema, STAGING_PREFIX]).fetchall()]
+
+
 class _DuckDBLoad:
     def __init__(
         self, con, schema: str, tables: dict[str, dict[str, str]], load_id: str, append: bool = False
@@ -74,11 +91,16 @@ class _DuckDBLoad:
         self.con, self.schema, self.tables = con, schema, tables
         self.load_id, self.append_only = load_id, append
         self.suffix = re.sub(r"\W", "_", load_id)[:40]
-        for table, columns in tables.items():  # a run killed while staging left these: start afresh
+        if not append:
+            # Loads killed outright left these under their own run ids, which no later load would reuse.
+            # None is in progress: this connection is the file's only writer for the whole load.
+            for name in staging_leftovers(con, schema):
+                self.con.execute(f"drop table {schema}.{quoted_identifier(name)}")
+        for table, columns in tables.items():  # an append retried after a kill finds its own: start afresh
             self.con.execute(create_table_sql(self.qualified(table), columns, or_replace=True))
 
     def qualified(self, table: str) -> str:
-        return f"{self.schema}._staging_{self.suffix}_{safe_identifier(table)}"
+        return f"{self.schema}.{STAGING_PREFIX}{self.suffix}_{safe_identifier(table)}"
 
     def append(self, table: str, frame: pd.DataFrame) -> None:
         cols = ", ".join(self.tables[table])

@@ -1,12 +1,18 @@
-"""The dbt models as assets: staging and marts, raw tables upstream, dbt tests as asset checks."""
+"""The dbt models as assets: staging and marts, raw tables upstream, dbt tests as asset checks.
+
+Run config becomes dbt vars, and the vars become SQL: every one is validated here before dbt starts (a
+date is parsed and handed on as YYYY-MM-DD, an integer is an integer), and the models read them through
+``dbt_project/macros/checked_vars.sql``, which checks them again and renders only the parsed value."""
 
 import json
+import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, Config, Failure, Output, TableColumn, TableSchema
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.transform.project import dbt_project
@@ -33,8 +39,21 @@ class MartsTranslator(DagsterDbtTranslator):
 TRAIN_MAX_ROWS = 1_000_000
 
 
+def iso_day(value: str, what: str) -> str:
+    """``value`` (YYYY-MM-DD, or YYYY-M-D) as the canonical YYYY-MM-DD, else ValueError naming ``what``
+    and the value: only a string built from the parsed date goes on to SQL."""
+    found = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})", value.strip())
+    try:
+        if found is None:
+            raise ValueError
+        return date(*map(int, found.groups())).isoformat()
+    except ValueError:
+        raise ValueError(f"{what}={value!r} is not a date (want YYYY-MM-DD, e.g. 2020-09-15)") from None
+
+
 class MartsConfig(Config):
-    """dbt vars for the marts; see dbt_project.yml for their meaning."""
+    """dbt vars for the marts; see dbt_project.yml for their meaning. The dates are strings in run config
+    (Dagster's config has no date type) and are parsed on the way in."""
 
     min_customer_purchases: int = Field(2, ge=1)
     split_days: int = Field(7, ge=1)
@@ -46,6 +65,14 @@ class MartsConfig(Config):
     train_max_rows: int | None = Field(
         TRAIN_MAX_ROWS, ge=1, description="Else: the most recent whole weeks with at most this many purchases"
         " (at least one week; None: all history). Bounds training time at any scale.")
+
+    @field_validator("validation_start", "test_start")
+    @classmethod
+    def _canonical_day(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # An empty string meant "not set" to the dbt model (a falsy var): saved run configs keep that meaning.
+        if value is None or not value.strip():
+            return None
+        return iso_day(value, f"dbt_marts config {info.field_name}")
 
 
 @dbt_assets(

@@ -9,4 +9,4 @@ from {{ ref('transactions_dedup') }} t
 cross join {{ ref('split_boundaries') }} b
 where t.t_dat < b.validation_start
 group by t.customer_id
-having count(*) >= {{ var('min_customer_purchases') }}
+having count(*) >= {{ int_var('min_customer_purchases') }}

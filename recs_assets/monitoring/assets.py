@@ -96,9 +96,7 @@ def live_list_backtest(context: AssetExecutionContext, config: BacktestConfig, w
 def purchases_between(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """(customer_id, article_id) bought in ``[start, end)``: the initial load plus every landed file."""
     tables = [f"{RAW_SCHEMA}.{TRANSACTIONS.name}"]
-    landed = warehouse.query("select count(*) as n from information_schema.tables where lower(table_schema) ="
-                             f" '{LANDING_SCHEMA}' and lower(table_name) = '{LANDED_TRANSACTIONS.name}'").iloc[0, 0]
-    if landed:
+    if warehouse.has_table(LANDING_SCHEMA, LANDED_TRANSACTIONS.name):
         tables.append(f"{LANDING_SCHEMA}.{LANDED_TRANSACTIONS.name}")
     within = f"cast(t_dat as date) >= date '{start.date()}' and cast(t_dat as date) < date '{end.date()}'"
     frame = warehouse.query(" union ".join(f"select distinct customer_id, article_id from {t} where {within}"
@@ -111,9 +109,7 @@ def last_purchase_day(warehouse: Warehouse) -> str | None:
     """The last day with a purchase in the initial load or any landed file (None when there is none)."""
     days = []
     for schema, table in ((RAW_SCHEMA, TRANSACTIONS.name), (LANDING_SCHEMA, LANDED_TRANSACTIONS.name)):
-        known = warehouse.query("select count(*) as n from information_schema.tables where lower(table_schema) ="
-                                f" '{schema}' and lower(table_name) = '{table}'").iloc[0, 0]
-        if known:
+        if warehouse.has_table(schema, table):
             days.append(warehouse.query(f"select max(cast(t_dat as date)) as d from {schema}.{table}").iloc[0, 0])
     days = [pd.Timestamp(d) for d in days if d is not None and not pd.isna(d)]
     return str(max(days).date()) if days else None

@@ -239,10 +239,7 @@ def landed_purchases(load_id: str | None = None, exclude_load_id: str | None = N
 
 
 def has_landed_table(warehouse) -> bool:
-    found = warehouse.query(
-        "select count(*) as n from information_schema.tables "
-        f"where lower(table_schema) = '{LANDING_SCHEMA}' and lower(table_name) = '{LANDED_TRANSACTIONS.name}'")
-    return int(found.iloc[0, 0]) > 0
+    return warehouse.has_table(LANDING_SCHEMA, LANDED_TRANSACTIONS.name)
 
 
 def all_purchases(warehouse, exclude_load_id: str | None = None) -> str:

@@ -98,10 +98,7 @@ def _latest(warehouse, table: str) -> tuple:
 
 
 def _raw_loaded(warehouse) -> bool:
-    found = warehouse.query(
-        "select count(*) as n from information_schema.tables "
-        f"where lower(table_schema) = '{RAW_SCHEMA}' and lower(table_name) = '{TRANSACTIONS.name}'")
-    return int(found.iloc[0, 0]) > 0
+    return warehouse.has_table(RAW_SCHEMA, TRANSACTIONS.name)
 
 
 def check_purchases(warehouse, config: PurchasesFreshnessConfig, now: float) -> AssetCheckResult:

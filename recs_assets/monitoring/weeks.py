@@ -41,9 +41,7 @@ def record_week(warehouse: Warehouse, week: str, live: ServedVersion, score: Wee
 
 def weeks_table(warehouse: Warehouse) -> pd.DataFrame:
     """Every scored week, oldest first (empty when none was)."""
-    known = warehouse.query("select count(*) as n from information_schema.tables where lower(table_schema) ="
-                            f" '{SCHEMA}' and lower(table_name) = '{TABLE}'").iloc[0, 0]
-    if not known:
+    if not warehouse.has_table(SCHEMA, TABLE):
         return pd.DataFrame(columns=[c for c in COLUMNS if c != "load_id"])
     frame = warehouse.query(f"select {', '.join(c for c in COLUMNS if c != 'load_id')} from {SCHEMA}.{TABLE}"
                             " order by week")

@@ -166,6 +166,13 @@ class Warehouse(ConfigurableResource):
     def dbt_vars(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether ``schema.table`` exists (a table written only once something happened, e.g. a landed file)."""
+        schema, table = safe_identifier(schema), safe_identifier(table)
+        found = self.query("select count(*) as n from information_schema.tables where lower(table_schema) ="
+                           f" '{schema.lower()}' and lower(table_name) = '{table.lower()}'")
+        return int(found.iloc[0, 0]) > 0
+
     def table_stats(self, schema: str, table: str) -> tuple[int, list[tuple[str, str]]]:
         """Row count and (column, type) pairs of a table, with portable SQL."""
         schema, table = safe_identifier(schema), safe_identifier(table)
@@ -237,6 +244,9 @@ class DuckDBWarehouse(Warehouse):
             return con.execute(sql).arrow()
         finally:
             con.close()
+
+    def has_table(self, schema: str, table: str) -> bool:
+        return Path(self.path).exists() and super().has_table(schema, table)
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"

@@ -64,10 +64,7 @@ def record(warehouse: Warehouse, entry: ServedVersion) -> None:
 
 def versions(warehouse: Warehouse) -> list[ServedVersion]:
     """Every recorded version, in the order they went live (none when nothing was recorded yet)."""
-    known = warehouse.query(
-        "select count(*) as n from information_schema.tables"
-        f" where lower(table_schema) = '{SCHEMA}' and lower(table_name) = '{TABLE}'").iloc[0, 0]
-    if not known:
+    if not warehouse.has_table(SCHEMA, TABLE):
         return []
     names = [f.name for f in fields(ServedVersion)]
     frame = warehouse.query(f"select {', '.join(names)} from {SCHEMA}.{TABLE} order by live_from, version")

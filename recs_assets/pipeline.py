@@ -104,6 +104,34 @@ class _StepReporter:
                 print(f"      {step}: {'done' if event == 'SUCCESS' else 'FAILED'} in {_clock(took)}", flush=True)
 
 
+def settle_dead_runs(instance) -> list[str]:
+    """Runs of this instance left STARTED by a process that is gone (a killed ``make run``): marked failed
+    and their pool slots given back, so the next publish does not wait forever for a slot a dead step
+    holds (only the daemon's run monitoring does this otherwise). Returns their run ids."""
+    from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+
+    settled = []
+    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING])):
+        starts = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
+        pid = starts[0].dagster_event.pid if starts and starts[0].dagster_event else None
+        if pid is None or _alive(pid):
+            continue
+        instance.report_run_failed(run, f"its process {pid} is gone (killed); marked failed by the pipeline")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        settled.append(run.run_id)
+    return settled
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def run(config: Path | None, parallel: int = 1, first: int | None = None, start_at: int = 1) -> list[dict]:
     """Runs every stage in order, up to ``parallel`` two-tower partitions at once (they share no database:
     each reads the transformed splits and writes its own model); returns [{stage, seconds, ok, log}].
@@ -117,6 +145,12 @@ def run(config: Path | None, parallel: int = 1, first: int | None = None, start_
         shutil.copy(LOCAL_INSTANCE, home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "RECS_DATA_DIR": str(data_dir()),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    from dagster import DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    with DagsterInstance.get() as instance:
+        for run_id in settle_dead_runs(instance):
+            print(f"run {run_id} was left started by a killed process: marked failed, its pool slots freed")
     all_stages, done, started = stages()[:first], [], time.perf_counter()
     batches = _batches(list(enumerate(all_stages, 1))[start_at - 1:], parallel)
     for position, batch in enumerate(batches, 1):

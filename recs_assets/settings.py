@@ -8,19 +8,18 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from recs_service.settings import REPO_ROOT  # the online package defines it; one home
+from recs_service.settings import ENVIRONMENTS, REPO_ROOT  # the online package defines them; one home
 
 Environment = Literal["local", "prod"]
-ENVIRONMENTS: tuple[Environment, ...] = ("local", "prod")
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
 def current_environment() -> Environment:
-    env = os.environ.get("RECS_ENV", "local")
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"RECS_ENV={env!r} is not one of {ENVIRONMENTS}")
-    return env  # type: ignore[return-value]
+    """``RECS_ENV``, read and checked in one place: the online package, which has to read it too."""
+    from recs_service.settings import current_environment as read
+
+    return read()  # type: ignore[return-value]
 
 
 def data_dir() -> Path:

@@ -44,7 +44,7 @@ def test_the_same_load_twice_leaves_one_copy(loaded):
     frame = read_transaction_file("week.csv", _csv(sample))
     summary = append_transactions(warehouse, "week.csv", frame, "landed_a")
     append_transactions(warehouse, "week.csv", frame, "landed_a")  # a retried run
-    assert summary["rows"] == 50 and _landed_count(warehouse) == 50
+    assert summary.rows == 50 and _landed_count(warehouse) == 50
     append_transactions(warehouse, "other.csv", frame.head(10), "landed_b")
     assert _landed_count(warehouse) == 60
 
@@ -54,7 +54,7 @@ def test_parquet_files_load_too(loaded):
     buffer = io.BytesIO()
     sample.to_parquet(buffer, index=False)
     frame = read_transaction_file("week.parquet", buffer.getvalue())
-    assert append_transactions(warehouse, "week.parquet", frame, "landed_p")["rows"] == 50
+    assert append_transactions(warehouse, "week.parquet", frame, "landed_p").rows == 50
 
 
 @pytest.mark.parametrize("name,content,message", [
@@ -414,5 +414,5 @@ def test_a_load_killed_while_staging_does_not_block_its_retry(loaded, tmp_path):
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     frame = read_transaction_file("week.csv", csv.read_bytes())
-    assert append_transactions(warehouse, "week.csv", frame, "landed_killed")["rows"] == 50
+    assert append_transactions(warehouse, "week.csv", frame, "landed_killed").rows == 50
     assert _landed_count(warehouse) == 50

@@ -80,7 +80,7 @@ def test_an_append_retried_twice_and_after_a_killed_run_leaves_one_copy(raw_pare
         conn.cursor().execute("create table landing_load_week_1.landed_transactions (junk int)")
     for _ in range(3):
         summary = append_transactions(warehouse, "week.csv", _week(["alice", "bob", "alice"]), "week-1")
-    assert summary["rows"] == 3
+    assert summary.rows == 3
     landed = warehouse.query("select load_id, count(*) as n from landing.landed_transactions group by 1")
     assert landed.values.tolist() == [["week-1", 3]]
     append_transactions(warehouse, "week2.csv", _week(["bob"]), "week-2")

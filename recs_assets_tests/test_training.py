@@ -171,20 +171,24 @@ def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
 
 
 def test_select_best_on_crafted_metrics():
+    from recs_assets.artifacts import ModelRef, TrainedModel
+
     results = {
-        "b": {"metrics": {"recall_at_12": 0.30}},
-        "a": {"metrics": {"recall_at_12": 0.30}},  # tie: alphabetical first wins
-        "c": {"metrics": {"recall_at_12": float("nan")}},
-        "d": {"metrics": {"ndcg_at_12": 0.9}},  # lacks the metric
-        "e": {"metrics": {"recall_at_12": 0.10}},
+        "b": {"recall_at_12": 0.30},
+        "a": {"recall_at_12": 0.30},  # tie: alphabetical first wins
+        "c": {"recall_at_12": float("nan")},
+        "d": {"ndcg_at_12": 0.9},  # lacks the metric
+        "e": {"recall_at_12": 0.10},
     }
     best, reason = select_best(results, "recall_at_12")
     assert best == "a"
     assert "0.3000 of 3 partitions" in reason and "runner-up 0.3000" in reason
-    assert select_best({"x": {"metrics": {"m": 1.0}}}, "m")[1].endswith("the only candidate")
+    assert select_best({"x": {"m": 1.0}}, "m")[1].endswith("the only candidate")
     with pytest.raises(ValueError, match="no trained partition has metric 'missing'"):
         select_best(results, "missing")
-    assert "**a** (best)" in comparison_table(results, "a")
+    models = {k: TrainedModel(ModelRef("f", k, ""), {"lr": 0.01}, 42, m, 1.5, 100.0, 0.1, "") for k, m in results.items()}
+    table = comparison_table(models, "a")
+    assert "**a** (best)" in table and "| 0.3000 |" in table and "| 0.01 |" in table
 
 
 def _adam_steps(optimizer, batches, rows=40, dim=3):

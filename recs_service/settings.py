@@ -19,15 +19,26 @@ def data_dir() -> Path:
     return Path(os.environ.get("RECS_DATA_DIR", REPO_ROOT / "data" / "synthetic")).resolve()
 
 
+ENVIRONMENTS = ("local", "prod")
+
+
+def current_environment() -> str:
+    """``RECS_ENV`` (default ``local``), refused when it is neither ``local`` nor ``prod``."""
+    env = os.environ.get("RECS_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"RECS_ENV={env!r} is not one of {ENVIRONMENTS}")
+    return env
+
+
 def cache_settings(env: str | None = None) -> tuple[str, dict]:
     """("sqlite" | "dynamodb", the cache's constructor arguments) for ``env`` (default ``RECS_ENV``)."""
-    env = env or os.environ.get("RECS_ENV", "local")
+    env = env or current_environment()
     if env == "local":
         return "sqlite", {"path": str(data_dir() / "recommendations.sqlite")}
     if env == "prod":
         return "dynamodb", {"table_prefix": os.environ.get("RECS_DYNAMODB_PREFIX", "recs"),
                             "endpoint_url": os.environ.get("RECS_DYNAMODB_ENDPOINT") or None}
-    raise ValueError(f"RECS_ENV={env!r} is not one of ('local', 'prod')")
+    raise ValueError(f"RECS_ENV={env!r} is not one of {ENVIRONMENTS}")
 
 
 def cache_from_environment(env: str | None = None):

@@ -7,6 +7,7 @@ transaction, so loading the same file twice (a retried run) leaves its rows ther
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -45,7 +46,19 @@ def orphan_problems(staged: str) -> list[tuple[str, str]]:
     ]
 
 
-def append_transactions(warehouse, name: str, frame: pd.DataFrame, load_id: str) -> dict:
+@dataclass(frozen=True)
+class AppendSummary:
+    """What one landed file added."""
+
+    rows: int
+    customers: int
+    articles: int
+    first_day: str
+    last_day: str
+    table: str
+
+
+def append_transactions(warehouse, name: str, frame: pd.DataFrame, load_id: str) -> AppendSummary:
     """Validate ``frame`` (from file ``name``) and publish it under ``load_id``; return a summary.
 
     Raises ``RawDataError`` naming the file, column, count and an example; nothing is then written.
@@ -59,11 +72,11 @@ def append_transactions(warehouse, name: str, frame: pd.DataFrame, load_id: str)
             count, example = load.fetch_one(sql)
             if count:
                 raise RawDataError(f"{name}: {count} {description} (e.g. {example!r}); nothing was loaded")
-    return {
-        "rows": len(rows),
-        "customers": int(rows["customer_id"].nunique()),
-        "articles": int(rows["article_id"].nunique()),
-        "first_day": rows["t_dat"].min().date().isoformat(),
-        "last_day": rows["t_dat"].max().date().isoformat(),
-        "table": f"{LANDING_SCHEMA}.{table}",
-    }
+    return AppendSummary(
+        rows=len(rows),
+        customers=int(rows["customer_id"].nunique()),
+        articles=int(rows["article_id"].nunique()),
+        first_day=rows["t_dat"].min().date().isoformat(),
+        last_day=rows["t_dat"].max().date().isoformat(),
+        table=f"{LANDING_SCHEMA}.{table}",
+    )

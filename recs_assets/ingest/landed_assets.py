@@ -110,7 +110,7 @@ def landed_transactions(
         ) from None
     stored = f"{landing.describe().rstrip('/')}/{file.name} (reloaded)" if archived else landing.archive(file)
     total, _ = warehouse.table_stats(LANDING_SCHEMA, LANDED_TRANSACTIONS.name)
-    context.log.info(f"appended {summary['rows']} rows from {file.name}; archived to {stored}")
+    context.log.info(f"appended {summary.rows} rows from {file.name}; archived to {stored}")
     return MaterializeResult(
         metadata={
             "file": file.name,
@@ -118,13 +118,13 @@ def landed_transactions(
             "sha256": sha256,
             "bytes": len(content),
             "load_id": file.load_id,
-            "rows_appended": summary["rows"],
-            "customers": summary["customers"],
-            "articles": summary["articles"],
-            "days": f"{summary['first_day']} .. {summary['last_day']}",
+            "rows_appended": summary.rows,
+            "customers": summary.customers,
+            "articles": summary.articles,
+            "days": f"{summary.first_day} .. {summary.last_day}",
             "archived_to": stored,
             "dagster/row_count": total,
-            "dagster/table_name": summary["table"],
+            "dagster/table_name": summary.table,
             "landing_zone": MetadataValue.text(landing.describe()),
         }
     )

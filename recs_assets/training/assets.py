@@ -160,30 +160,29 @@ def best_model(
             f"no trained_model partition was trained on the current features {nvt_workflow.key} "
             f"(trained: { {k: r.model.workflow_key for k, r in latest.items()} }); train the partitions first"
         )
-    results = {k: r.to_json() for k, r in models.items()}
-    best, reason = select_best(results, config.metric)
-    missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(results))
-    table = comparison_table(results, best)
+    best, reason = select_best({k: r.metrics for k, r in models.items()}, config.metric)
+    missing = sorted(set(hyperparameter_partitions.get_partition_keys()) - set(models))
+    table = comparison_table(models, best)
     run = tracker.start(name="comparison", group=_group(context), job_type="compare", config={"metric": config.metric})
-    columns = ["partition", *sorted(results[best]["metrics"]), "train_seconds", "examples_per_second"]
+    columns = ["partition", *sorted(models[best].metrics), "train_seconds", "examples_per_second"]
     run.log_table("partitions", columns, [
-        [k, *[r["metrics"].get(m) for m in columns[1:-2]], r["train_seconds"], r["examples_per_second"]]
-        for k, r in sorted(results.items())
+        [k, *[r.metrics.get(m) for m in columns[1:-2]], r.train_seconds, r.examples_per_second]
+        for k, r in sorted(models.items())
     ])
     run.summarize({"best": best, "reason": reason})
     run.finish()
     report = _comparison_report(tracker, ReportSpec(
         project=tracker.project, entity=tracker.entity or "", features=nvt_workflow.key, metric=config.metric,
-        params=tuple(results[best]["params"]), best=best, reason=reason))
+        params=tuple(models[best].params), best=best, reason=reason))
     context.log.info(f"best model: {best} ({reason})")
     return Output(
         models[best].chosen(reason, config.metric),
         metadata={
             "best_partition": best,
             "reason": reason,
-            config.metric: float(results[best]["metrics"][config.metric]),
+            config.metric: float(models[best].metrics[config.metric]),
             "model_uri": models[best].model.uri,
-            "partitions_compared": len(results),
+            "partitions_compared": len(models),
             "partitions_missing": MetadataValue.json(missing),
             "features": nvt_workflow.key,
             "comparison": MetadataValue.md(table),

@@ -5,6 +5,7 @@ DBT := $(UV) run dbt
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 DAGSTER := $(UV) run dagster
 SOURCE ?= synthetic
+DEV_PORT ?= 3000
 export RECS_DATA_DIR ?= $(CURDIR)/data/$(SOURCE)
 export DAGSTER_HOME ?= $(RECS_DATA_DIR)/dagster_home
 
@@ -33,7 +34,7 @@ test: manifest  ## the whole test suite
 
 dev: manifest  ## the Dagster UI + daemon (sensors, schedule, automation) on http://127.0.0.1:3000
 	@mkdir -p "$(DAGSTER_HOME)" "$(RECS_DATA_DIR)/landing" && cp deploy/dagster.local.yaml "$(DAGSTER_HOME)/dagster.yaml"
-	$(UV) run dagster dev -w workspace.yaml
+	$(UV) run python -m recs_assets.dev -w workspace.yaml -p $(DEV_PORT)
 
 serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cache (after make run)
 	@$(UV) run python -m recs_service.ready

@@ -27,7 +27,7 @@ FLOORS = [
     {"monitoring"},
     {"automation"},
     {"environment"},
-    {"definitions", "pipeline", "summary", "next_week", "__init__"},
+    {"definitions", "pipeline", "summary", "next_week", "dev", "__init__"},
 ]
 FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
 

@@ -40,11 +40,12 @@ serve: install  ## the HTTP API on http://127.0.0.1:8000 over this SOURCE's cach
 	@$(UV) run python -m recs_service.ready
 	$(UV) run python -m recs_service.serve --host 127.0.0.1 --port 8000 --workers $${WORKERS:-1}
 
-bench: manifest  ## benchmarks: raw data + marts, training, serving, then the multi-stage quality run
+bench: manifest  ## benchmarks: raw data + marts, training, serving, the multi-stage quality run, a week's backtest at scale 1.0
 	$(UV) run python -m benchmarks.run
 	$(UV) run python -m benchmarks.training
 	$(UV) run python -m benchmarks.serving
 	$(UV) run python -m benchmarks.ranking
+	$(UV) run python -m benchmarks.backtest
 
 bench-api: install  ## the API at about 1,000 req/s from wrk while a new version is published (needs wrk)
 	$(UV) run python -m benchmarks.api_load

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "benchmarks.md"
 ORDER = ["end_to_end", "ranking", "ranking_one_partition", "raw_marts", "training", "training_optimizers",
-         "training_folder", "train_window", "serving", "api_load"]
+         "training_folder", "train_window", "serving", "api_load", "backtest"]
 DROPPED = {"when", "date", "log", "how", "notes", "code", "previous_run", "benchmark"}
 LABELS = {"served": "ranked list", "two_tower": "two-tower alone"}
 
@@ -242,6 +242,15 @@ def api_load(data: dict, cmd: str) -> list[str]:
             *table(["workers", "users in the cache", "before", "during the publish", "after", "errors"], rows)]
 
 
+def backtest(data: dict, cmd: str) -> list[str]:
+    """Per scale: one week's backtest as Dagster runs it, and the process's peak memory."""
+    rows = [[scale(r["scale"]), fmt(r["customers_with_lists"]), fmt(r["buyers"]), fmt(r["backtest_seconds"]),
+             fmt(r["peak_rss_gb"], 2)] for r in data["runs"]]
+    return [f"Command: `{cmd}`. `live_list_backtest` for one week over a warehouse of the synthetic purchases at that"
+            " scale and a version with a list (and a baseline's) for every customer.", "",
+            *table(["scale", "customers with a list", "buyers that week", "seconds", "peak RSS GB"], rows)]
+
+
 SECTIONS = {
     "end_to_end": ("The whole graph, end to end", end_to_end),
     "ranking": ("Quality: the ranked list against the baselines", ranking),
@@ -253,6 +262,7 @@ SECTIONS = {
     "train_window": ("How much history the two-tower learns from", train_window),
     "serving": ("Serving: top-k, publish, API latency", serving),
     "api_load": ("The API under load during a publish", api_load),
+    "backtest": ("Monitoring: one week's backtest of the live list", backtest),
 }
 
 

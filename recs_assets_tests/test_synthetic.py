@@ -108,3 +108,25 @@ def test_prices_are_per_article(data):
 def test_rejects_nonpositive_scale():
     with pytest.raises(ValueError, match="scale"):
         SyntheticSpec(scale=0)
+
+
+def test_the_week_after_follows_the_history():
+    generator = SyntheticGenerator(SyntheticSpec(scale=0.001, seed=4))
+    history = pd.concat(list(generator.transactions()), ignore_index=True)
+    week = pd.concat(list(generator.week_after()), ignore_index=True)
+    again = pd.concat(list(SyntheticGenerator(SyntheticSpec(scale=0.001, seed=4)).week_after()), ignore_index=True)
+    pd.testing.assert_frame_equal(week, again)  # deterministic
+    last = history["t_dat"].max()
+    assert week["t_dat"].min() == last + pd.Timedelta(days=1) and week["t_dat"].max() == last + pd.Timedelta(days=7)
+    assert set(week["customer_id"]) <= set(history["customer_id"])
+    assert set(week["article_id"]) <= set(generator.articles["article_id"])
+    normalize_chunk(TRANSACTIONS, week, "week.csv", "w", pd.Timestamp("2020-09-30"))  # a valid transactions file
+    # about as many purchases as a week of the history, and as many of them re-buys of what was bought before
+    weekly = len(history[history["t_dat"] > last - pd.Timedelta(days=7)])
+    assert 0.5 * weekly < len(week) < 1.5 * weekly
+    before = set(zip(history["customer_id"], history["article_id"]))
+    rebought = sum(pair in before for pair in zip(week["customer_id"], week["article_id"])) / len(week)
+    tail = history[history["t_dat"] > last - pd.Timedelta(days=7)]
+    earlier = set(zip(*history[history["t_dat"] <= last - pd.Timedelta(days=7)][["customer_id", "article_id"]].T.values))
+    tail_rebought = sum(pair in earlier for pair in zip(tail["customer_id"], tail["article_id"])) / len(tail)
+    assert abs(rebought - tail_rebought) < 0.2

@@ -9,8 +9,10 @@ person (``raw_*``) or the landing sensor (``landed_transactions``, one partition
 may have no partition at all (no file landed yet) or a partition never materialized (a quarantined
 file): neither holds the marts back.
 
-Freshness: the weekly schedule retrains every Monday, so served recommendations older than a week
-warn and older than eight days fail (``freshness: enabled`` in dagster.yaml turns evaluation on).
+Freshness: the weekly schedule retrains every Monday, so a best model older than a week warns and one
+older than eight days fails (``freshness: enabled`` in dagster.yaml turns evaluation on). The served
+cache is judged by when its live version changed, not when the asset ran: the
+``live_version_freshness`` check (``monitoring``) does that.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MODEL_CONSUMERS = {"best_model", "candidate_generation", "history_candidates", "
                    "popularity_candidates", "retrieval_candidates", "als_candidates", "candidates"}
 
 WEEKLY = FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
-FRESHNESS = {"best_model": WEEKLY, "served_recommendations": WEEKLY}
+FRESHNESS = {"best_model": WEEKLY}
 
 
 def on_new_data() -> AutomationCondition:

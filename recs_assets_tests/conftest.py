@@ -99,3 +99,14 @@ def staged_pipeline(trained_pipeline):
     staged = materialize(all_assets(), selection=STAGES, resources=p["resources"], instance=p["instance"], run_config=run)
     assert staged.success
     return {**p, "staged": staged}
+
+
+@pytest.fixture
+def fresh_boto_session():
+    """boto3's default session, new for this test (event handlers registered on it reach every client
+    the code under test creates), and discarded afterwards."""
+    import boto3
+
+    boto3.setup_default_session()
+    yield boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = None

@@ -173,17 +173,6 @@ def test_s3_objects_whose_etag_is_not_their_md5_load(moto_endpoint):
     assert zone.read_verified(file) == b"rows"
 
 
-@pytest.fixture
-def fresh_boto_session():
-    """boto3's default session, new for this test (handlers registered on it reach every client the
-    landing zone creates), and discarded afterwards."""
-    import boto3
-
-    boto3.setup_default_session()
-    yield boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = None
-
-
 def test_sensor_ticks_download_nothing_from_s3(moto_endpoint, fresh_boto_session):
     """Three ticks over a multipart and a single-part file: listings only, not one GetObject."""
     s3 = fresh_boto_session.client("s3", endpoint_url=moto_endpoint)

@@ -148,15 +148,6 @@ def test_s3_store_refuses_keys_outside_its_cache(s3_endpoint, tmp_path):
         store.local_path("../m")
 
 
-@pytest.fixture
-def fresh_boto_session():
-    """boto3's default session, new for this test (event handlers registered on it reach every client
-    the store creates), and discarded afterwards."""
-    boto3.setup_default_session()
-    yield boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = None
-
-
 def test_s3_store_concurrent_downloads_of_one_key_all_succeed(s3_endpoint, tmp_path, fresh_boto_session):
     """Steps sharing the cache folder (the multiprocess executor) download one key at once. Each
     reader is held at its listing until all have read the pointer and found no cached copy, so

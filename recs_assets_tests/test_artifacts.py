@@ -109,3 +109,15 @@ def test_values_pickled_by_the_code_before_tuned_baselines_still_load_and_decide
     assert champion(False, "baseline:als:abc", prefer_fresh_baseline=False) == "baseline"
     assert champion(False, None, prefer_fresh_baseline=False) == "baseline"
     assert champion(True, "baseline:als:abc", prefer_fresh_baseline=False) == "ranker"
+
+
+def test_a_ranker_better_beyond_doubt_is_served_when_nothing_approved_is_live():
+    from recs_assets.serving.assets import champion
+
+    approved, unapproved, baseline = "ranker-key", "unapproved:ranker-key", "baseline:als:abc"
+    for live in (None, baseline, unapproved):  # nothing approved is live: the better list goes out
+        assert champion(False, live, prefer_fresh_baseline=False, ranker_clearly_better=True) == "better"
+        assert champion(False, live, prefer_fresh_baseline=False, ranker_clearly_better=False) == "baseline"
+    # an approved ranker's version stays live over a ranker that failed its gate, however good
+    assert champion(False, approved, prefer_fresh_baseline=False, ranker_clearly_better=True) == "keep"
+    assert champion(False, approved, prefer_fresh_baseline=True, ranker_clearly_better=True) == "better"

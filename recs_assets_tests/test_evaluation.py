@@ -96,7 +96,7 @@ def test_a_failed_gate_with_nothing_approved_live_serves_the_strongest_baseline(
 
     p = staged_pipeline
     path = tmp_path / "fresh.sqlite"
-    bar = PromotionPolicy(min_relative_lift=5.0)
+    bar = PromotionPolicy(min_relative_lift=5.0, serve_clearly_better=False)
     result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
                          resources={**p["resources"], "cache": SQLiteCache(path=str(path)), "promotion": bar},
                          instance=p["instance"], raise_on_error=False)
@@ -113,6 +113,24 @@ def test_a_failed_gate_with_nothing_approved_live_serves_the_strongest_baseline(
     body = client.get(f"/recommendations/{customer}").json()
     assert body["fallback"] is False and len(body["items"]) == 12 and body["list"] == f"baseline {strongest}"
     assert client.get("/health").json()["list"] == f"baseline {strongest}"
+
+
+def test_a_failed_gate_serves_the_ranker_when_it_beats_the_baseline_beyond_doubt(staged_pipeline, evaluated, tmp_path):
+    p = staged_pipeline
+    bar = PromotionPolicy(min_relative_lift=5.0)  # serve_clearly_better is the default
+    result = materialize(all_assets(), selection=["evaluation", "recommendations", "served_recommendations"],
+                         resources={**p["resources"], "cache": SQLiteCache(path=str(tmp_path / "c.sqlite")),
+                                    "promotion": bar},
+                         instance=p["instance"], raise_on_error=False)
+    assert result.success and not _gate(result).passed
+    gate = result.output_for_node("evaluation").gate
+    recs = result.output_for_node("recommendations")
+    if gate.lift_interval[0] > 1:  # the data decides which list is the better one; both outcomes are pinned
+        assert recs.list_name == "ranker" and recs.model_version.startswith("unapproved:")
+        assert "beats" in recs.why and "beyond doubt" in recs.why
+        assert recs.baseline_name == gate.strongest_baseline
+    else:
+        assert recs.list_name == gate.strongest_baseline and recs.model_version.startswith("baseline:")
 
 
 def test_a_model_trained_on_other_features_is_refused():

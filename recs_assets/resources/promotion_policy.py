@@ -28,6 +28,10 @@ class PromotionPolicy(ConfigurableResource):
     enforce: bool = Field(
         True, description="False: the verdict is reported (a failed check) but the ranker is served anyway;"
         " for trials of the serving path, never for production.")
+    serve_clearly_better: bool = Field(
+        True, description="When the ranker fails the gate and nothing approved is live: serve its list, not the"
+        " strongest baseline's, if it beats that baseline beyond doubt (the bootstrap interval of the lift lies"
+        " above 1) though below the margin; so a run always ends serving the better list it has.")
     prefer_fresh_baseline: bool = Field(
         False, description="When the ranker fails the gate: publish the strongest baseline's fresh list even"
         " if an earlier approved ranker's version is live (default: the live version stays).")

@@ -56,12 +56,16 @@ def recommendations(
     """The top-k for every customer with a purchase, from every purchase up to the last day of data; best
     sellers of the last week for unknown customers. Which list is the gate's decision on the test week:
     the ranker's when it passed; otherwise the live version stays when it is an approved ranker's, and
-    when it is not (nothing live, or a baseline), the strongest baseline's list is built and published."""
+    when it is not (nothing live, a baseline, or a ranker served below the margin), the better of the two
+    is built and published: the ranker's when it beats the strongest baseline beyond doubt (the
+    bootstrap interval of the lift above 1), else the baseline's."""
     start = time.perf_counter()
     refusal = evaluation.approves(ranker)
     live = live_version(cache)[1]  # the live list's model version
     passed = refusal is None or (not promotion.enforce and evaluation.ranker_key == ranker.key)
-    choice = champion(passed, live, promotion.prefer_fresh_baseline)
+    clearly_better = (promotion.serve_clearly_better and evaluation.ranker_key == ranker.key
+                      and evaluation.gate.lift_interval[0] > 1)  # NaN (no interval) compares False
+    choice = champion(passed, live, promotion.prefer_fresh_baseline, clearly_better)
     if choice == "keep":
         context.log.warning(f"{refusal}; the approved version {live} stays live")
         return
@@ -70,12 +74,19 @@ def recommendations(
     serve_day = candidates.windows["serve"]
     fallback = popular_before(log, serve_day, config.k)
     customers = pd.Series(log.customers_before(serve_day), dtype=object)
-    if choice == "ranker":
-        verdict = "passed" if refusal is None else "failed (not enforced)"
+    if choice in ("ranker", "better"):
         list_name = "ranker"
-        why = f"the ranker {verdict} the promotion gate ({evaluation.gate.lift:.3f}× {evaluation.gate.strongest_baseline})"
+        low, high = evaluation.gate.lift_interval
+        if choice == "ranker":
+            verdict = "passed" if refusal is None else "failed (not enforced)"
+            why = f"the ranker {verdict} the promotion gate ({evaluation.gate.lift:.3f}× {evaluation.gate.strongest_baseline})"
+        else:
+            why = (f"the ranker failed the promotion gate ({'; '.join(evaluation.gate.reasons)}), but beats"
+                   f" {evaluation.gate.strongest_baseline} beyond doubt ({evaluation.gate.lift:.3f}×, 95 % interval"
+                   f" {low:.3f}–{high:.3f}) and nothing approved was live: serving the ranker, the better list")
+            context.log.warning(why)
         recs, scorer = _ranked(context, config, log, model_store, candidates, ranker, customers, fallback, start)
-        model_version = ranker.key
+        model_version = ranker.key if choice == "ranker" else f"{UNAPPROVED_PREFIX}{ranker.key}"
         settings = ""
         # The strongest baseline's lists as of the same cut-off, kept beside the ranker's: the weekly
         # backtest scores both on the same buyers without refitting anything later.
@@ -133,18 +144,30 @@ def _map(evaluation: EvaluationRef, list_name: str) -> float | None:
     return None if value is None else float(value)
 
 
+# The model version of a ranker served without the gate's approval (better than the baseline beyond doubt,
+# below the margin): never kept over a fresher list the way an approved ranker's version is.
+UNAPPROVED_PREFIX = "unapproved:"
+
+
 def is_baseline(model_version: str | None) -> bool:
     return bool(model_version) and model_version.startswith(BASELINE_PREFIX)
 
 
-def champion(ranker_passed: bool, live_model_version: str | None, prefer_fresh_baseline: bool) -> str:
-    """What to serve: "ranker" (it passed), "keep" (an approved ranker's version is live and stays), or
-    "baseline" (the strongest baseline's fresh list: nothing approved is live, or the policy prefers it)."""
+def is_approved(model_version: str | None) -> bool:
+    """Whether the live version is a ranker's that passed the gate."""
+    return bool(model_version) and not is_baseline(model_version) and not model_version.startswith(UNAPPROVED_PREFIX)
+
+
+def champion(ranker_passed: bool, live_model_version: str | None, prefer_fresh_baseline: bool,
+             ranker_clearly_better: bool = False) -> str:
+    """What to serve: "ranker" (it passed), "keep" (an approved ranker's version is live and stays),
+    "better" (the ranker failed the margin but beats the strongest baseline beyond doubt, and nothing
+    approved is live), or "baseline" (the strongest baseline's fresh list)."""
     if ranker_passed:
         return "ranker"
-    if live_model_version and not is_baseline(live_model_version) and not prefer_fresh_baseline:
+    if is_approved(live_model_version) and not prefer_fresh_baseline:
         return "keep"
-    return "baseline"
+    return "better" if ranker_clearly_better else "baseline"
 
 
 def baseline_version(name: str, settings: dict, purchases: str) -> str:

@@ -76,9 +76,9 @@ def main() -> None:
     with DagsterInstance.get() as instance:  # what the landing sensor does for a new file
         instance.add_dynamic_partitions("landed_files", [landed.load_id])
     _materialize("landed_transactions", landed.load_id, env)
-    from recs_assets.monitoring.assets import backtest_weeks
-
-    partition = min(k for k in backtest_weeks.get_partition_keys() if k >= str(start))
+    partition = str(start)
+    with DagsterInstance.get() as instance:  # what the backtest sensor does for a new whole week
+        instance.add_dynamic_partitions("backtest_weeks", [partition])
     print(f"[2/2] backtest of the week of {partition} …", flush=True)
     _materialize("live_list_backtest", partition, env)
     for w in weeks_table(warehouse).itertuples(index=False):

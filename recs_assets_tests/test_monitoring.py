@@ -104,6 +104,7 @@ def _land_week(world, rows: list[tuple[str, int, str]]) -> None:
 
 
 def _backtest(world, week=WEEK, config=None):
+    world["instance"].add_dynamic_partitions("backtest_weeks", [week])
     return materialize([live_list_backtest], partition_key=week, instance=world["instance"],
                        resources={"warehouse": world["warehouse"], "model_store": world["model_store"]},
                        run_config={"ops": {"live_list_backtest": {"config": config or {}}}})
@@ -143,8 +144,18 @@ def test_backtest_stays_quiet_on_a_normal_week(world):
     assert not check.passed and "below its evaluation figure" in check.description
 
 
+def test_weeks_to_score_step_from_the_first_serve_day_and_skip_scored_ones():
+    from recs_assets.monitoring.backtest import weeks_to_score
+
+    # 10-07 .. 10-13 is not whole when the data ends on 10-12
+    assert weeks_to_score(["2020-10-01", "2020-09-23"], "2020-10-12", set()) == ["2020-09-23", "2020-09-30"]
+    assert weeks_to_score(["2020-09-23"], "2020-10-13", {"2020-09-23"}) == ["2020-09-30", "2020-10-07"]
+    assert weeks_to_score([], "2020-10-13", set()) == [] and weeks_to_score(["2020-09-23"], None, set()) == []
+
+
 def test_backtest_refuses_a_week_before_anything_was_live(world):
     _store_version(world, "v1", {"c0": [101]}, fallback=[110], baseline=None)
+    world["instance"].add_dynamic_partitions("backtest_weeks", ["2020-09-16"])
     result = materialize([live_list_backtest], partition_key="2020-09-16", instance=world["instance"],
                          resources={"warehouse": world["warehouse"], "model_store": world["model_store"]},
                          raise_on_error=False)
@@ -209,6 +220,7 @@ def test_the_backtest_sensor_requests_each_whole_week_after_a_version_once(world
 
     first = tick()
     assert [r.partition_key for r in first.run_requests] == [WEEK]
+    assert [r.partition_keys for r in first.dynamic_partitions_requests] == [[WEEK]]
     assert _backtest(world).success
     assert tick().run_requests == []  # scored weeks are not requested again
     assert "no purchases loaded" in tick(first.cursor).skip_message

@@ -50,12 +50,12 @@ def backtest_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
         scored = set(weeks_table(warehouse)["week"])
     except Exception as err:  # noqa: BLE001 (a run holding the DuckDB file, or Snowflake away): try next tick
         return SkipReason(f"warehouse not readable now ({type(err).__name__}); trying again next tick")
-    keys = backtest_weeks.get_partition_keys()
-    weeks = weeks_to_score(served, last_day, keys, scored)
+    weeks = weeks_to_score(served, last_day, scored)
     context.log.info(f"weeks to score: {weeks or 'none'} (purchases up to {last_day})")
     return SensorResult(
         run_requests=[RunRequest(partition_key=w, run_key=f"{w}:{marks[LANDED_TRANSACTIONS.name]}:{marks[TRANSACTIONS.name]}")
                       for w in weeks],
+        dynamic_partitions_requests=[backtest_weeks.build_add_request(weeks)] if weeks else [],
         cursor=json.dumps(marks),
     )
 

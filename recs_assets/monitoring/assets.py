@@ -1,5 +1,6 @@
 """Monitoring assets: each week's backtest of the list that was live, and the drift between versions."""
 
+import datetime
 
 import pandas as pd
 from dagster import (
@@ -12,10 +13,10 @@ from dagster import (
     AssetKey,
     AssetExecutionContext,
     Config,
+    DynamicPartitionsDefinition,
     Failure,
     MetadataValue,
     Output,
-    WeeklyPartitionsDefinition,
     asset,
     asset_check,
 )
@@ -30,9 +31,10 @@ from recs_assets.resources.model_store import ModelStore
 from recs_assets.resources.warehouse import Warehouse
 from recs_assets.serving import history
 
-# Weeks run Wednesday to Tuesday, as H&M's (its data ends on a Tuesday, so a version built on all of
-# it serves from a Wednesday); a version is scored from the first whole week after its cut-off.
-backtest_weeks = WeeklyPartitionsDefinition(start_date="2016-01-06", day_offset=3)
+# One partition per week of purchases, named by its first day; weeks start on the first published
+# version's serve day. Added as weeks arrive (backtest_sensor, make next-week), so "Materialize all" on
+# a fresh instance does not launch a run for every week of a calendar.
+backtest_weeks = DynamicPartitionsDefinition(name="backtest_weeks")
 
 
 class BacktestConfig(Config):
@@ -55,8 +57,8 @@ def live_list_backtest(context: AssetExecutionContext, config: BacktestConfig, w
     """The week's purchases (loaded or landed since) scored on the version that was live for them and on
     the strongest baseline's lists stored beside it as of the same cut-off: MAP@k, recall, hit rate, and
     the share of buyers who had a personal list. Each week is also kept in ``monitoring.backtest_weeks``."""
-    week = context.partition_time_window
-    start, end = pd.Timestamp(week.start).tz_localize(None), pd.Timestamp(week.end).tz_localize(None)
+    start = week_start(context.partition_key)
+    end = start + pd.Timedelta(days=7)
     live = history.live_during(history.versions(warehouse), start)
     if live is None:
         raise Failure(f"no published version was made before {start.date()}: nothing was live for this week")
@@ -91,6 +93,14 @@ def live_list_backtest(context: AssetExecutionContext, config: BacktestConfig, w
         description="; ".join(problems) or "the live list holds up against the baseline and its evaluation",
         metadata={"map_at_k": score.map_at_k, "baseline_map_at_k": baseline.map_at_k if baseline else None},
     )
+
+
+def week_start(partition_key: str) -> pd.Timestamp:
+    """The first day of the week a partition names (``YYYY-MM-DD``); a clear error for anything else."""
+    try:
+        return pd.Timestamp(datetime.date.fromisoformat(partition_key))
+    except ValueError:
+        raise Failure(f"backtest partition {partition_key!r} is not a week's first day as YYYY-MM-DD") from None
 
 
 def purchases_between(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

@@ -77,11 +77,14 @@ def verdict(live: WeekScore, baseline: WeekScore | None, evaluation_map: float |
     return problems
 
 
-def weeks_to_score(serve_days: list[str], last_purchase_day, week_starts: list[str], scored: set[str]) -> list[str]:
-    """The weeks a backtest can now score: whole weeks (their last day is in the data) that start on or
-    after the first version's serve day and were not scored yet."""
+def weeks_to_score(serve_days: list[str], last_purchase_day, scored: set[str]) -> list[str]:
+    """The weeks a backtest can now score, by first day: 7-day steps from the first version's serve day,
+    whole (their last day is in the data) and not scored yet."""
     if not serve_days or last_purchase_day is None:
         return []
-    first, last = pd.Timestamp(min(serve_days)), pd.Timestamp(last_purchase_day)
-    return [w for w in week_starts
-            if pd.Timestamp(w) >= first and pd.Timestamp(w) + pd.Timedelta(days=6) <= last and w not in scored]
+    week, last, out = pd.Timestamp(min(serve_days)), pd.Timestamp(last_purchase_day), []
+    while week + pd.Timedelta(days=6) <= last:
+        if str(week.date()) not in scored:
+            out.append(str(week.date()))
+        week += pd.Timedelta(days=7)
+    return out

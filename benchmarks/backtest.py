@@ -42,7 +42,7 @@ def _build(root: Path, scale: float):
         for chunk in generator.transactions():
             load.append(TRANSACTIONS.name, chunk.assign(load_id="bench", loaded_at=pd.Timestamp("2020-09-23"))[list(columns)])
     last = pd.Timestamp(warehouse.query(f"select max(t_dat) as d from {RAW_SCHEMA}.{TRANSACTIONS.name}").iloc[0, 0])
-    week = last - pd.Timedelta(days=6)  # a Wednesday for the default start date and length
+    week = last - pd.Timedelta(days=6)  # the last whole week of the data
     customers = pd.concat([c[["customer_id"]] for c in generator.customers()], ignore_index=True)["customer_id"]
     articles = generator.articles["article_id"].to_numpy()
     rng = np.random.default_rng(0)
@@ -68,8 +68,10 @@ def run(scale: float) -> dict:
         start = time.perf_counter()
         warehouse, store, week, customers = _build(Path(tmp), scale)
         built = time.perf_counter() - start
+        instance = DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions("backtest_weeks", [week])
         start = time.perf_counter()
-        result = materialize([live_list_backtest], partition_key=week, instance=DagsterInstance.ephemeral(),
+        result = materialize([live_list_backtest], partition_key=week, instance=instance,
                              resources={"warehouse": warehouse, "model_store": store})
         seconds = time.perf_counter() - start
         value = result.output_for_node("live_list_backtest")

@@ -111,6 +111,24 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def test_week_quality() -> dict:
+    """The evaluation's test-week figures and the gate's verdict, from the run's instance (empty when the
+    evaluation did not run)."""
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(AssetKey("evaluation"))
+        if event is None or event.asset_materialization is None:
+            return {}
+        meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+        check = instance.get_latest_asset_check_evaluation_record(AssetCheckKey(AssetKey("evaluation"), "promotion_gate"))
+        gate = check.event.asset_check_evaluation.passed if check and check.event and check.event.asset_check_evaluation else None
+    return {"test_buyers": meta.get("test_buyers"), "served_map_at_12": meta.get("served_map_at_k"),
+            "strongest_baseline": meta.get("strongest_baseline"),
+            "strongest_baseline_map_at_12": meta.get("strongest_baseline_map_at_k"),
+            "gate": {True: "passed", False: "failed", None: ""}[gate]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, required=True)
@@ -166,6 +184,9 @@ def main() -> None:
         "peak_rss_mb": round(max([mb for _, mb in sampler.samples] + [before["peak_rss_mb"] if before else 0]), 1),
         "stages": stages, "steps": [{k: v for k, v in s.items() if k != "start"} for s in steps],
     }
+    quality = test_week_quality()
+    if quality:
+        result["quality"] = quality
     if before:
         result["resumed"] = (f"stages 1-{args.resume_at - 1} on {before['date']}, the rest on {result['date']}"
                              " in the same data folder; wall time is their sum")

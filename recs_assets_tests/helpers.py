@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def metadata(result, asset: str) -> dict:
     """Metadata values of one asset's materialization in a run result."""
@@ -36,3 +38,14 @@ TRAINED = _grid_keys()
 # The candidate stage and the ranker, as materialize() selects them.
 STAGES = ["history_candidates", "copurchase_candidates", "popularity_candidates", "retrieval_candidates", "als_candidates",
           "candidates", "ranker", "tuned_baselines"]
+
+
+def plain_shell_env(env: dict) -> dict:
+    """``env`` as a plain shell has it: without this venv on PATH, so ``python3`` is the system one, which
+    has uv (the Makefile's and README's ``python3 -m uv``); the venv's python has not."""
+    from pathlib import Path
+
+    venv = str(Path(__file__).resolve().parent.parent / ".venv")
+    out = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
+    out["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(venv))
+    return out

@@ -13,6 +13,7 @@ from dagster import AssetKey, DagsterInstance
 
 from recs_assets.pipeline import LOCAL_INSTANCE
 from recs_assets.training.grid import GRID
+from recs_assets_tests.helpers import plain_shell_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,8 @@ def test_the_readme_loop_trains_every_partition(tmp_path):
     shutil.copy(LOCAL_INSTANCE, home / "dagster.yaml")
     config = tmp_path / "tiny.yaml"
     config.write_text("ops: {raw_tables: {config: {source: synthetic, scale: 0.001, seed: 5}}}\n")
-    env = {**os.environ, "RECS_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = plain_shell_env({**os.environ, "RECS_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(home),
+                           "TF_CPP_MIN_LOG_LEVEL": "2"})
     uv = "python3 -m uv run --frozen"
     features = (f"{uv} dagster asset materialize -m recs_assets -c {config}"
                 " --select '+group:features and not key:landed_transactions'")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from recs_assets_tests.helpers import plain_shell_env
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -43,10 +45,7 @@ def _backgrounded() -> None:  # what a shell does to a background job: SIGINT ig
 @pytest.mark.parametrize("how", ["SIGTERM to make", "SIGINT to its process group"])
 def test_make_dev_stops_when_a_script_signals_it(tmp_path, how):
     port, data = _free_port(), tmp_path / "data"
-    env = {**os.environ, "RECS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
-    # as from a plain shell: the Makefile's python3 is the system one, which has uv (the venv's has not)
-    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(REPO / ".venv")))
-    env.pop("VIRTUAL_ENV", None)
+    env = plain_shell_env({**os.environ, "RECS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")})
     log = open(tmp_path / "dev.log", "w")
     make = subprocess.Popen(["make", "dev", f"DEV_PORT={port}"], cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT, preexec_fn=_backgrounded)

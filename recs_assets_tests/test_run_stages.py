@@ -15,7 +15,8 @@ def test_stages_materialize_every_asset_but_the_landed_file_once_upstream_first(
     from recs_assets.pipeline import command, stages
 
     graph = defs.resolve_asset_graph()
-    everything = {k.to_user_string() for k in graph.get_all_asset_keys()} - {"landed_transactions"}
+    # landed files come through the landing zone, backtest weeks after a publish (make next-week)
+    everything = {k.to_user_string() for k in graph.get_all_asset_keys()} - {"landed_transactions", "live_list_backtest"}
     seen: list[set[str]] = []
     for stage in stages():
         chosen = _resolve(defs, stage.selection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,12 @@ from recs_assets_tests.helpers import TRAINED
 from recs_assets_tests.helpers import metadata as _metadata
 
 
+def _artifacts(pattern: str) -> list[str]:
+    """The artifact folders matching ``pattern`` in a local model store (a key is a link to its current
+    version's folder, and both match: each counted once)."""
+    return sorted({os.path.realpath(p) for p in glob.glob(pattern)})
+
+
 @pytest.fixture(scope="module")
 def pipeline(trained_pipeline):
     return trained_pipeline
@@ -28,7 +35,7 @@ def test_workflow_is_fit_on_train_rows_only(pipeline):
     held_out = warehouse.query(
         "select * from marts.validation_transactions union all select * from marts.test_transactions"
     )
-    [workflow_dir] = glob.glob(f"{store.root}/workflows/*")
+    [workflow_dir] = _artifacts(f"{store.root}/workflows/*")
     vocab = pd.read_parquet(f"{workflow_dir}/workflow/categories/unique.article_id.parquet")
     assert set(vocab["article_id"].dropna()) == set(train["article_id"])
     users = pd.read_parquet(f"{workflow_dir}/workflow/categories/unique.customer_id.parquet")
@@ -46,7 +53,7 @@ def test_unseen_values_map_to_out_of_vocabulary(pipeline):
     warehouse, store = pipeline["resources"]["warehouse"], pipeline["resources"]["model_store"]
     import nvtabular as nvt
 
-    [workflow_dir] = glob.glob(f"{store.root}/workflows/*")
+    [workflow_dir] = _artifacts(f"{store.root}/workflows/*")
     rows = warehouse.query("select * from marts.test_transactions limit 2")
     rows.loc[0, "article_id"] = 999_999_999
     rows.loc[1, "customer_id"] = "never-seen"
@@ -60,7 +67,7 @@ def test_transformed_splits_carry_a_merlin_schema(pipeline):
     store = pipeline["resources"]["model_store"]
     from merlin.schema import Tags
 
-    [features] = glob.glob(f"{store.root}/features/*")
+    [features] = _artifacts(f"{store.root}/features/*")
     train = read_transformed(f"{features}/train")
     assert train.schema.select_by_tag(Tags.USER_ID).column_names == ["customer_id"]
     assert train.schema.select_by_tag(Tags.ITEM_ID).column_names == ["article_id"]
@@ -129,7 +136,7 @@ def test_reloaded_model_reproduces_recorded_metrics(pipeline):
 
     store = pipeline["resources"]["model_store"]
     meta = _metadata(pipeline["trained"][TRAINED[0]], "trained_model")
-    [features] = glob.glob(f"{store.root}/features/*")
+    [features] = _artifacts(f"{store.root}/features/*")
     towers = load_towers(meta["model_uri"])
     train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
 
@@ -146,7 +153,7 @@ def test_same_seed_same_model_and_reload_gives_same_top_k(pipeline, tmp_path):
     from recs_assets.training.two_tower import save_model, train_two_tower
 
     store = pipeline["resources"]["model_store"]
-    [features] = glob.glob(f"{store.root}/features/*")
+    [features] = _artifacts(f"{store.root}/features/*")
     train, valid = read_transformed(f"{features}/train"), read_transformed(f"{features}/validation")
     params = Hyperparameters(learning_rate=0.01, batch_size=2048, epochs=1)
     first, second, other = (train_two_tower(train, params, seed=seed) for seed in (3, 3, 4))

@@ -224,3 +224,12 @@ def test_the_backtest_sensor_requests_each_whole_week_after_a_version_once(world
     assert _backtest(world).success
     assert tick().run_requests == []  # scored weeks are not requested again
     assert "no purchases loaded" in tick(first.cursor).skip_message
+
+
+def test_popularity_for_drift_counts_landed_purchases_too(world):
+    from recs_assets.monitoring.assets import popularity_before
+
+    before = popularity_before(world["warehouse"], "2020-09-29").set_index("article_id")["n"]
+    _land_week(world, [("c0", 101, "2020-09-24"), ("c1", 101, "2020-09-25"), ("c2", 101, "2020-10-05")])
+    after = popularity_before(world["warehouse"], "2020-09-29").set_index("article_id")["n"]
+    assert after.get(101, 0) == before.get(101, 0) + 2  # the purchase after the cut-off does not count

@@ -103,11 +103,15 @@ def week_start(partition_key: str) -> pd.Timestamp:
         raise Failure(f"backtest partition {partition_key!r} is not a week's first day as YYYY-MM-DD") from None
 
 
+def purchase_tables(warehouse: Warehouse) -> list[str]:
+    """Where purchases are: the initial load, plus every landed file once one has landed."""
+    tables = [(RAW_SCHEMA, TRANSACTIONS.name), (LANDING_SCHEMA, LANDED_TRANSACTIONS.name)]
+    return [f"{schema}.{table}" for schema, table in tables if warehouse.has_table(schema, table)]
+
+
 def purchases_between(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """(customer_id, article_id) bought in ``[start, end)``: the initial load plus every landed file."""
-    tables = [f"{RAW_SCHEMA}.{TRANSACTIONS.name}"]
-    if warehouse.has_table(LANDING_SCHEMA, LANDED_TRANSACTIONS.name):
-        tables.append(f"{LANDING_SCHEMA}.{LANDED_TRANSACTIONS.name}")
+    tables = purchase_tables(warehouse)
     within = f"cast(t_dat as date) >= date '{start.date()}' and cast(t_dat as date) < date '{end.date()}'"
     frame = warehouse.query(" union ".join(f"select distinct customer_id, article_id from {t} where {within}"
                                            for t in tables))
@@ -117,10 +121,8 @@ def purchases_between(warehouse: Warehouse, start: pd.Timestamp, end: pd.Timesta
 
 def last_purchase_day(warehouse: Warehouse) -> str | None:
     """The last day with a purchase in the initial load or any landed file (None when there is none)."""
-    days = []
-    for schema, table in ((RAW_SCHEMA, TRANSACTIONS.name), (LANDING_SCHEMA, LANDED_TRANSACTIONS.name)):
-        if warehouse.has_table(schema, table):
-            days.append(warehouse.query(f"select max(cast(t_dat as date)) as d from {schema}.{table}").iloc[0, 0])
+    days = [warehouse.query(f"select max(cast(t_dat as date)) as d from {t}").iloc[0, 0]
+            for t in purchase_tables(warehouse)]
     days = [pd.Timestamp(d) for d in days if d is not None and not pd.isna(d)]
     return str(max(days).date()) if days else None
 
@@ -179,12 +181,12 @@ def version_drift_check(context: AssetCheckExecutionContext, config: DriftConfig
 
 
 def popularity_before(warehouse: Warehouse, cutoff: str, days: int = 28) -> pd.DataFrame:
-    """(article_id, n): purchases of each article in the ``days`` up to and including ``cutoff``."""
+    """(article_id, n): purchases of each article (loaded or landed) in the ``days`` up to and including ``cutoff``."""
     last = pd.Timestamp(cutoff)
     first = (last - pd.Timedelta(days=days - 1)).date()
-    frame = warehouse.query(
-        f"select article_id, count(*) as n from {RAW_SCHEMA}.{TRANSACTIONS.name} where cast(t_dat as date)"
-        f" >= date '{first}' and cast(t_dat as date) <= date '{last.date()}' group by article_id")
+    within = f"cast(t_dat as date) >= date '{first}' and cast(t_dat as date) <= date '{last.date()}'"
+    rows = " union all ".join(f"select article_id from {t} where {within}" for t in purchase_tables(warehouse))
+    frame = warehouse.query(f"select article_id, count(*) as n from ({rows}) group by article_id")
     frame.columns = [c.lower() for c in frame.columns]
     return frame
 
